@@ -1,0 +1,102 @@
+/** Flags and environment for `sotto start`, validated with clear messages. */
+
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { type LogLevel, type MediaNodeConfig, parseKeys } from '@sotto/media';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface StartOptions extends MediaNodeConfig {
+  dev: boolean;
+  logLevel: LogLevel;
+}
+
+const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+const FLAGS = new Set([
+  'dev',
+  'host',
+  'port',
+  'udp-port',
+  'keys-file',
+  'public-ip',
+  'tls-cert',
+  'tls-key',
+  'webhook',
+  'log-level',
+]);
+
+export function parseArgs(argv: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new ConfigError(`unexpected argument "${a}"`);
+    const [k, inline] = a.slice(2).split('=', 2);
+    if (!FLAGS.has(k)) throw new ConfigError(`unknown flag --${k}`);
+    let v = inline;
+    if (v === undefined) v = k === 'dev' ? 'true' : argv[++i];
+    if (v === undefined) throw new ConfigError(`--${k} needs a value`);
+    out.set(k, [...(out.get(k) ?? []), v]);
+  }
+  return out;
+}
+
+function port(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 65535)
+    throw new ConfigError(`${name} must be a port number 1-65535, got "${raw}"`);
+  return n;
+}
+
+export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOptions {
+  const a = parseArgs(argv);
+  const one = (k: string, envName: string) => a.get(k)?.at(-1) ?? env[envName];
+  const dev = a.has('dev');
+  const host = one('host', 'SOTTO_HOST') ?? '127.0.0.1';
+  if (isIP(host) === 0) throw new ConfigError(`--host must be an IP address, got "${host}"`);
+  const loopback = host === '127.0.0.1' || host === '::1' || host.startsWith('127.');
+  if (dev && !loopback) throw new ConfigError('--dev binds to loopback only (devkey/secret are public)');
+  const publicIp = one('public-ip', 'SOTTO_PUBLIC_IP');
+  if (publicIp && isIP(publicIp) === 0)
+    throw new ConfigError(`--public-ip must be an IP address, got "${publicIp}"`);
+  let keys: Map<string, string>;
+  const keysFile = one('keys-file', 'SOTTO_KEYS_FILE');
+  try {
+    if (keysFile) keys = parseKeys(readFileSync(keysFile, 'utf8'));
+    else if (env.SOTTO_KEYS) keys = parseKeys(env.SOTTO_KEYS);
+    else if (dev) keys = new Map([['devkey', 'secret']]);
+    else throw new ConfigError('no API keys: set SOTTO_KEYS="key:secret", pass --keys-file, or use --dev');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`API keys: ${(err as Error).message}`);
+  }
+  const cert = one('tls-cert', 'SOTTO_TLS_CERT');
+  const key = one('tls-key', 'SOTTO_TLS_KEY');
+  if (!!cert !== !!key) throw new ConfigError('--tls-cert and --tls-key go together');
+  const webhooks = [
+    ...(a.get('webhook') ?? []),
+    ...(env.SOTTO_WEBHOOK_URLS?.split(',').filter(Boolean) ?? []),
+  ];
+  for (const w of webhooks) {
+    try {
+      new URL(w);
+    } catch {
+      throw new ConfigError(`webhook URL "${w}" is not a URL`);
+    }
+  }
+  const logLevel = (one('log-level', 'SOTTO_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LEVELS.includes(logLevel)) throw new ConfigError(`--log-level must be one of ${LEVELS.join(', ')}`);
+  return {
+    dev,
+    logLevel,
+    host,
+    httpPort: port('--port', one('port', 'SOTTO_PORT') ?? '7880'),
+    udpPort: port('--udp-port', one('udp-port', 'SOTTO_UDP_PORT') ?? '7882'),
+    keys,
+    publicAddress: publicIp,
+    tls: cert && key ? { certFile: cert, keyFile: key } : undefined,
+    webhookUrls: webhooks,
+  };
+}

@@ -1,0 +1,554 @@
+/**
+ * A participant: its signal connection, its peer connection(s), the tracks it publishes and
+ * the tracks it receives. Single-PC (/rtc/v1): the client offers on one connection carrying
+ * its microphone and pre-offered receive slots; we answer and fit remote audio into the slots.
+ * Dual-PC (/rtc): the client offers on its publisher connection; we offer on a subscriber one.
+ */
+import {
+  type AddTrackRequest,
+  DataPacket,
+  DisconnectReason,
+  LeaveRequest,
+  LeaveRequest_Action,
+  ParticipantInfo,
+  ParticipantInfo_Kind,
+  ParticipantInfo_State,
+  ParticipantPermission,
+  SessionDescription,
+  type SignalResponse,
+  SignalTarget,
+  TrackInfo,
+  TrackSource,
+  TrackType,
+} from '@livekit/protocol';
+import type { Track } from 'node-datachannel';
+import type { VideoGrant } from '../auth/token.ts';
+import { DownTrack, UpTrack } from '../sfu/forwarder.ts';
+import {
+  AUDIO_LEVEL_URI,
+  direction,
+  extmapId,
+  isRejected,
+  msidTrack,
+  opusPayloadType,
+  parseSdp,
+  type SectionPlan,
+} from '../sfu/sdp.ts';
+import { type CandidateInit, PeerTransport, type TransportConfig } from '../sfu/transport.ts';
+import { MediaError } from '../util/errors.ts';
+import { newId, newSsrc } from '../util/ids.ts';
+import { logger } from '../util/log.ts';
+
+const log = logger('participant');
+const OPUS_PT = 111;
+
+export type SignalMessage = NonNullable<SignalResponse['message']>;
+
+export interface SignalSink {
+  send(msg: SignalMessage): void;
+  close(code: number, reason: string): void;
+}
+
+/** What the room offers a participant (so the participant never reaches into the room). */
+export interface RoomLink {
+  readonly sid: string;
+  onTrackPublished(p: Participant, trackSid: string): void;
+  onTrackUnpublished(p: Participant, trackSid: string): void;
+  onInfoChanged(p: Participant): void;
+  onData(p: Participant, packet: DataPacket, reliable: boolean): void;
+  onActive(p: Participant): void;
+  findUpTrack(trackSid: string): { publisher: Participant; up: UpTrack } | undefined;
+}
+
+interface Published {
+  info: TrackInfo;
+  up: UpTrack;
+  mid?: string;
+  track?: Track; // keep the native track referenced
+}
+
+/** A downstream media section (a "slot") and what it carries. */
+interface Slot {
+  mid: string;
+  payloadType: number;
+  assigned?: { trackSid: string; publisherSid: string; ssrc: number };
+  /** The answer/offer that made `assigned` visible to the client has been sent. */
+  announced: boolean;
+  down?: DownTrack;
+}
+
+export class Participant {
+  readonly sid = newId('PA_');
+  readonly joinedAt = Date.now();
+  state = ParticipantInfo_State.JOINING;
+  version = 1;
+  name: string;
+  metadata: string;
+  attributes: Record<string, string>;
+  permission: ParticipantPermission;
+  readonly published = new Map<string, Published>();
+  /** trackSid → slot mid ('' while waiting for a slot). */
+  readonly subscriptions = new Map<string, string>();
+  signal?: SignalSink;
+  lastSeen = Date.now();
+  resumeTimer?: NodeJS.Timeout;
+  disconnectReason = DisconnectReason.UNKNOWN_REASON;
+
+  private readonly pub: PeerTransport;
+  private sub?: PeerTransport;
+  private readonly slots = new Map<string, Slot>();
+  private readonly pendingAdds = new Map<string, TrackInfo>();
+  private subOfferId = 0;
+  private subAwaitingAnswer = false;
+  private negotiationQueued = false;
+  private closed = false;
+
+  constructor(
+    readonly identity: string,
+    readonly room: RoomLink,
+    readonly singlePc: boolean,
+    readonly autoSubscribe: boolean,
+    grant: VideoGrant,
+    init: { name: string; metadata: string; attributes: Record<string, string> },
+    transportCfg: TransportConfig,
+  ) {
+    this.name = init.name;
+    this.metadata = init.metadata;
+    this.attributes = { ...init.attributes };
+    this.permission = new ParticipantPermission({
+      canPublish: grant.canPublish ?? true,
+      canSubscribe: grant.canSubscribe ?? true,
+      canPublishData: grant.canPublishData ?? true,
+      canPublishSources: (grant.canPublishSources ?? []).map(sourceFromString),
+      hidden: grant.hidden ?? false,
+      canUpdateMetadata: grant.canUpdateOwnMetadata ?? false,
+    });
+    this.pub = this.wireTransport(new PeerTransport(this.sid, transportCfg), SignalTarget.PUBLISHER);
+    if (!singlePc) {
+      this.sub = this.wireTransport(
+        new PeerTransport(`${this.sid}-sub`, transportCfg),
+        SignalTarget.SUBSCRIBER,
+      );
+      this.sub.createChannel('_reliable', true);
+      this.sub.createChannel('_lossy', false);
+    }
+  }
+
+  get hidden(): boolean {
+    return this.permission.hidden;
+  }
+
+  toInfo(): ParticipantInfo {
+    return new ParticipantInfo({
+      sid: this.sid,
+      identity: this.identity,
+      name: this.name,
+      state: this.state,
+      tracks: [...this.published.values()].map((p) => p.info),
+      metadata: this.metadata,
+      attributes: this.attributes,
+      joinedAt: BigInt(Math.floor(this.joinedAt / 1000)),
+      joinedAtMs: BigInt(this.joinedAt),
+      version: this.version,
+      permission: this.permission,
+      isPublisher: this.published.size > 0,
+      kind: ParticipantInfo_Kind.STANDARD,
+      disconnectReason: this.disconnectReason,
+    });
+  }
+
+  /** Marks a change visible to others; ParticipantInfo.version must increase (see FACTS). */
+  touch(): void {
+    this.version++;
+    this.room.onInfoChanged(this);
+  }
+
+  send(msg: SignalMessage): void {
+    this.signal?.send(msg);
+  }
+
+  // ---- signal requests -------------------------------------------------------------------
+
+  addTrack(req: AddTrackRequest): void {
+    if (!this.permission.canPublish) {
+      throw new MediaError(403, 'not_allowed', 'this participant may not publish');
+    }
+    if (req.type !== TrackType.AUDIO) {
+      throw new MediaError(400, 'unsupported_type', 'Sotto forwards audio only');
+    }
+    const source = req.source || TrackSource.MICROPHONE;
+    const allowed = this.permission.canPublishSources;
+    if (allowed.length > 0 && !allowed.includes(source)) {
+      throw new MediaError(403, 'not_allowed', `publishing source ${TrackSource[source]} is not allowed`);
+    }
+    if (!req.cid) throw new MediaError(400, 'invalid_request', 'addTrack needs a cid');
+    const info = new TrackInfo({
+      sid: newId('TR_'),
+      type: TrackType.AUDIO,
+      name: req.name,
+      muted: req.muted,
+      source,
+      mimeType: 'audio/opus',
+      disableDtx: req.disableDtx,
+      stereo: req.stereo,
+      disableRed: true,
+      encryption: req.encryption,
+      stream: req.stream,
+      audioFeatures: req.audioFeatures,
+    });
+    this.pendingAdds.set(req.cid, info);
+    this.send({ case: 'trackPublished', value: { cid: req.cid, track: info } as never });
+  }
+
+  /** The client's offer on the publisher connection (both modes). */
+  handleOffer(sd: SessionDescription): void {
+    const parsed = parseSdp(sd.sdp);
+    const recvSlots: string[] = [];
+    const publishMids = new Map<string, number | undefined>();
+    for (const m of parsed.media) {
+      if (m.kind !== 'audio' || isRejected(m)) continue;
+      const dir = direction(m);
+      if (dir === 'sendonly' || dir === 'sendrecv') {
+        publishMids.set(m.mid, extmapId(m, AUDIO_LEVEL_URI));
+        this.bindPublishedSection(m.mid, msidTrack(m), extmapId(m, AUDIO_LEVEL_URI));
+      } else if (dir === 'recvonly' && this.singlePc) {
+        recvSlots.push(m.mid);
+        if (!this.slots.has(m.mid))
+          this.slots.set(m.mid, { mid: m.mid, payloadType: opusPayloadType(m) ?? OPUS_PT, announced: false });
+      }
+    }
+    const missing = this.singlePc ? this.assignSlots() : 0;
+    const answer = this.pub.answer(sd.sdp, (mid) => this.planFor(mid, publishMids));
+    for (const s of this.slots.values()) s.announced = s.assigned !== undefined;
+    this.send({
+      case: 'answer',
+      value: new SessionDescription({
+        type: 'answer',
+        sdp: answer,
+        id: sd.id,
+        midToTrackId: this.midToTrackId(),
+      }),
+    });
+    this.activateSlots(this.pub);
+    if (missing > 0)
+      this.send({ case: 'mediaSectionsRequirement', value: { numAudios: missing, numVideos: 0 } as never });
+  }
+
+  /** The client's answer to our subscriber offer (dual-PC). */
+  handleAnswer(sd: SessionDescription): void {
+    if (!this.sub) throw new MediaError(400, 'invalid_request', 'no subscriber connection in single-PC mode');
+    this.sub.applyAnswer(sd.sdp);
+    this.subAwaitingAnswer = false;
+    this.activateSlots(this.sub);
+    if (this.negotiationQueued) this.negotiate();
+  }
+
+  handleTrickle(candidateInit: string, target: SignalTarget): void {
+    let c: CandidateInit;
+    try {
+      c = JSON.parse(candidateInit) as CandidateInit;
+    } catch {
+      throw new MediaError(400, 'invalid_request', 'trickle candidate is not JSON');
+    }
+    const t = target === SignalTarget.SUBSCRIBER && this.sub ? this.sub : this.pub;
+    t.addCandidate(c);
+  }
+
+  setTrackMuted(trackSid: string, muted: boolean): boolean {
+    const p = this.published.get(trackSid);
+    if (!p) return false;
+    if (!muted) p.up.paused = !this.permission.canPublish; // a participant may unmute itself
+    if (p.info.muted === muted) return true;
+    p.info.muted = muted;
+    this.touch();
+    return true;
+  }
+
+  /** MutePublishedTrack: forwarding stops at once and the client is told to mute. */
+  serverMute(trackSid: string, muted: boolean): void {
+    const p = this.published.get(trackSid);
+    if (!p) return;
+    p.up.paused = muted || !this.permission.canPublish;
+    p.info.muted = muted;
+    this.send({ case: 'mute', value: { sid: trackSid, muted } as never });
+    this.touch();
+  }
+
+  // ---- subscriptions -----------------------------------------------------------------------
+
+  subscribe(trackSid: string): void {
+    if (this.subscriptions.has(trackSid) || !this.permission.canSubscribe) return;
+    this.subscriptions.set(trackSid, '');
+    this.negotiate();
+  }
+
+  unsubscribe(trackSid: string): void {
+    const mid = this.subscriptions.get(trackSid);
+    if (mid === undefined) return;
+    this.subscriptions.delete(trackSid);
+    const slot = mid ? this.slots.get(mid) : undefined;
+    if (slot) this.releaseSlot(slot);
+    this.negotiate();
+  }
+
+  /**
+   * Asks for (single-PC) or performs (dual-PC) a renegotiation so that the client learns which
+   * tracks sit in which sections. Batched: many subscriptions in one tick → one negotiation.
+   */
+  negotiate(): void {
+    if (this.negotiationQueued && !this.closed) return;
+    this.negotiationQueued = true;
+    setImmediate(() => {
+      if (this.closed || !this.negotiationQueued) return;
+      if (this.singlePc) {
+        this.negotiationQueued = false;
+        const missing = this.assignSlots();
+        // the client is always the offerer on /rtc/v1: ask it for a new offer
+        this.send({ case: 'mediaSectionsRequirement', value: { numAudios: missing, numVideos: 0 } as never });
+      } else if (!this.subAwaitingAnswer) {
+        this.negotiationQueued = false;
+        this.offerSubscriber();
+      }
+    });
+  }
+
+  private offerSubscriber(): void {
+    const sub = this.sub!;
+    let unslotted = [...this.subscriptions.values()].filter((m) => m === '').length;
+    const free = [...this.slots.values()].filter((s) => !s.assigned).length;
+    for (let i = free; i < unslotted; i++) {
+      const mid = `a${this.slots.size}`;
+      sub.addSendSection(mid, OPUS_PT);
+      this.slots.set(mid, { mid, payloadType: OPUS_PT, announced: false });
+    }
+    unslotted = this.assignSlots();
+    const offer = sub.offer((mid) => this.planFor(mid, new Map()));
+    for (const s of this.slots.values()) s.announced = s.assigned !== undefined;
+    this.subAwaitingAnswer = true;
+    this.send({
+      case: 'offer',
+      value: new SessionDescription({
+        type: 'offer',
+        sdp: offer,
+        id: ++this.subOfferId,
+        midToTrackId: this.midToTrackId(),
+      }),
+    });
+  }
+
+  /** Fits waiting subscriptions into free slots; returns how many still need one. */
+  private assignSlots(): number {
+    let missing = 0;
+    for (const [trackSid, mid] of this.subscriptions) {
+      if (mid) continue;
+      const found = this.room.findUpTrack(trackSid);
+      if (!found) continue;
+      const slot = [...this.slots.values()].find((s) => !s.assigned && !s.down);
+      if (!slot) {
+        missing++;
+        continue;
+      }
+      slot.assigned = { trackSid, publisherSid: found.publisher.sid, ssrc: newSsrc() };
+      slot.announced = false;
+      this.subscriptions.set(trackSid, slot.mid);
+    }
+    return missing;
+  }
+
+  private releaseSlot(slot: Slot): void {
+    if (slot.down && slot.assigned) this.room.findUpTrack(slot.assigned.trackSid)?.up.remove(slot.down);
+    slot.down = undefined;
+    slot.assigned = undefined;
+    slot.announced = false;
+  }
+
+  /** Starts forwarding into every announced slot whose native track is open. */
+  private activateSlots(t: PeerTransport): void {
+    for (const slot of this.slots.values()) {
+      if (!slot.assigned || !slot.announced || slot.down) continue;
+      const track = t.tracks.get(slot.mid);
+      if (!track) continue; // arrives with onTrack; retried there
+      const start = () => {
+        if (!slot.assigned || slot.down || this.closed) return;
+        const found = this.room.findUpTrack(slot.assigned.trackSid);
+        if (!found) return;
+        slot.down = new DownTrack(slot.assigned.ssrc, slot.payloadType, track);
+        found.up.add(slot.down);
+        found.publisher.send({
+          case: 'trackSubscribed',
+          value: { trackSid: slot.assigned.trackSid } as never,
+        });
+      };
+      if (track.isOpen()) start();
+      else track.onOpen(start);
+    }
+  }
+
+  private planFor(mid: string, publishMids: Map<string, number | undefined>): SectionPlan {
+    if (publishMids.has(mid)) return { role: 'receive', audioLevelExtId: publishMids.get(mid) };
+    const slot = this.slots.get(mid);
+    if (slot?.assigned) {
+      const { publisherSid, trackSid, ssrc } = slot.assigned;
+      return { role: 'send', ssrc, streamId: `${publisherSid}|${trackSid}`, trackId: trackSid };
+    }
+    return { role: 'idle' };
+  }
+
+  private midToTrackId(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const s of this.slots.values()) if (s.assigned) out[s.mid] = s.assigned.trackSid;
+    return out;
+  }
+
+  // ---- publishing --------------------------------------------------------------------------
+
+  private bindPublishedSection(mid: string, cid: string | undefined, levelExt: number | undefined): void {
+    for (const p of this.published.values()) {
+      if (p.mid === mid) {
+        p.up.audioLevelExtId = levelExt;
+        return; // renegotiation of a section we already know
+      }
+    }
+    const info = cid ? this.pendingAdds.get(cid) : undefined;
+    if (!info || !cid) {
+      log.debug('publish section without addTrack', { pa: this.sid, mid });
+      return;
+    }
+    this.pendingAdds.delete(cid);
+    info.mid = mid;
+    const p: Published = { info, up: new UpTrack(info.sid, levelExt), mid };
+    this.published.set(info.sid, p);
+    const track = this.pub.tracks.get(mid);
+    if (track) this.attachUpstream(p, track);
+  }
+
+  private attachUpstream(p: Published, track: Track): void {
+    p.track = track;
+    track.onMessage((msg) => p.up.receive(msg));
+    if (!this.permission.canPublish) p.up.paused = true;
+    this.touch();
+    this.room.onTrackPublished(this, p.info.sid);
+  }
+
+  unpublish(trackSid: string): void {
+    const p = this.published.get(trackSid);
+    if (!p) return;
+    this.published.delete(trackSid);
+    p.up.paused = true;
+    this.room.onTrackUnpublished(this, trackSid);
+    this.send({ case: 'trackUnpublished', value: { trackSid } as never });
+    this.touch();
+  }
+
+  /** Permission changes apply at once: revoking canPublish stops forwarding and unpublishes. */
+  updatePermission(perm: ParticipantPermission): void {
+    this.permission = perm;
+    if (!perm.canPublish) for (const sid of [...this.published.keys()]) this.unpublish(sid);
+    if (!perm.canSubscribe) for (const sid of [...this.subscriptions.keys()]) this.unsubscribe(sid);
+    this.touch();
+  }
+
+  // ---- data ---------------------------------------------------------------------------------
+
+  /** Sends an already-encoded DataPacket to this participant. */
+  sendData(bytes: Uint8Array, reliable: boolean): void {
+    const t = this.sub ?? this.pub;
+    const dc = t.channels.get(reliable ? '_reliable' : '_lossy');
+    if (!dc?.isOpen()) return;
+    try {
+      dc.sendMessageBinary(bytes);
+    } catch (err) {
+      log.debug('data send failed', { pa: this.sid, err: String(err) });
+    }
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  leave(reason: DisconnectReason, action = LeaveRequest_Action.DISCONNECT): void {
+    this.send({
+      case: 'leave',
+      value: new LeaveRequest({ canReconnect: false, reason, action }),
+    });
+  }
+
+  close(reason: DisconnectReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.disconnectReason = reason;
+    this.state = ParticipantInfo_State.DISCONNECTED;
+    for (const slot of this.slots.values()) this.releaseSlot(slot);
+    for (const p of this.published.values()) p.up.paused = true;
+    this.pub.close();
+    this.sub?.close();
+    this.signal?.close(1000, 'participant closed');
+    this.signal = undefined;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  stats(): { pubState: string; subState?: string } {
+    return { pubState: this.pub.state, subState: this.sub?.state };
+  }
+
+  private wireTransport(t: PeerTransport, target: SignalTarget): PeerTransport {
+    t.onCandidate = (c) =>
+      this.send({
+        case: 'trickle',
+        value: { candidateInit: JSON.stringify(c), target, final: false } as never,
+      });
+    t.onTrack = (mid, track) => {
+      if (target === SignalTarget.PUBLISHER) {
+        for (const p of this.published.values()) {
+          if (p.mid === mid && !p.track) this.attachUpstream(p, track);
+        }
+      }
+      this.activateSlots(t);
+    };
+    t.onChannel = (label, dc) => {
+      if (label !== '_reliable' && label !== '_lossy') return;
+      dc.onMessage((msg) => {
+        if (typeof msg === 'string') return;
+        const bytes = msg instanceof ArrayBuffer ? new Uint8Array(msg) : msg;
+        let packet: DataPacket;
+        try {
+          packet = DataPacket.fromBinary(bytes);
+        } catch {
+          log.debug('undecodable data packet dropped', { pa: this.sid, size: bytes.length });
+          return;
+        }
+        this.room.onData(this, packet, label === '_reliable');
+      });
+    };
+    t.onState = (state) => {
+      log.debug('transport state', { pa: this.sid, target: SignalTarget[target], state });
+      if (state === 'connected' && this.state !== ParticipantInfo_State.ACTIVE) {
+        this.state = ParticipantInfo_State.ACTIVE;
+        this.touch();
+        this.room.onActive(this);
+      }
+    };
+    return t;
+  }
+
+  /** Dual-PC: the first subscriber offer goes out right after join (subscriber is primary). */
+  start(): void {
+    if (!this.singlePc) this.offerSubscriber();
+  }
+}
+
+export function sourceFromString(s: string): TrackSource {
+  switch (s.toLowerCase()) {
+    case 'microphone':
+      return TrackSource.MICROPHONE;
+    case 'camera':
+      return TrackSource.CAMERA;
+    case 'screen_share':
+      return TrackSource.SCREEN_SHARE;
+    case 'screen_share_audio':
+      return TrackSource.SCREEN_SHARE_AUDIO;
+    default:
+      return TrackSource.UNKNOWN;
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * A room: participants by identity, who subscribes to what, data routing, active speakers and
+ * the empty-room timer. Rooms are named by whatever the token says — in Sotto the app server
+ * names them with random media ids, so nothing here is personal.
+ */
+import {
+  type DataPacket,
+  DisconnectReason,
+  Room as RoomInfo,
+  SpeakerInfo,
+  type TrackInfo,
+} from '@livekit/protocol';
+import type { UpTrack } from '../sfu/forwarder.ts';
+import { newId } from '../util/ids.ts';
+import { logger } from '../util/log.ts';
+import type { Participant, RoomLink } from './participant.ts';
+
+const log = logger('room');
+
+export interface RoomEvents {
+  participantJoined(room: Room, p: Participant): void;
+  participantLeft(room: Room, p: Participant): void;
+  trackPublished(room: Room, p: Participant, track: TrackInfo): void;
+  trackUnpublished(room: Room, p: Participant, track: TrackInfo): void;
+  roomEmpty(room: Room): void;
+}
+
+export interface RoomOptions {
+  emptyTimeout: number; // seconds a room with no one in it lives on
+  departureTimeout: number; // seconds after the last participant leaves
+  maxParticipants: number; // 0 = unlimited
+  metadata: string;
+}
+
+/** Linear mean amplitude above which a track counts as speaking (≈ -46 dBov). */
+const SPEAKING_LEVEL = 0.005;
+const SPEAKER_TICK_MS = 300;
+
+export class Room implements RoomLink {
+  readonly sid = newId('RM_');
+  readonly createdAt = Date.now();
+  readonly participants = new Map<string, Participant>();
+  metadata: string;
+  private speakers = new Map<string, number>(); // participant sid → level
+  private speakerTimer?: NodeJS.Timeout;
+  private emptyTimer?: NodeJS.Timeout;
+  private everJoined = false;
+  closed = false;
+
+  constructor(
+    readonly name: string,
+    readonly options: RoomOptions,
+    private readonly events: RoomEvents,
+  ) {
+    this.metadata = options.metadata;
+    this.armEmptyTimer(options.emptyTimeout);
+  }
+
+  toInfo(): RoomInfo {
+    const ps = [...this.participants.values()];
+    return new RoomInfo({
+      sid: this.sid,
+      name: this.name,
+      emptyTimeout: this.options.emptyTimeout,
+      departureTimeout: this.options.departureTimeout,
+      maxParticipants: this.options.maxParticipants,
+      creationTime: BigInt(Math.floor(this.createdAt / 1000)),
+      creationTimeMs: BigInt(this.createdAt),
+      metadata: this.metadata,
+      numParticipants: ps.filter((p) => !p.hidden).length,
+      numPublishers: ps.filter((p) => p.published.size > 0).length,
+      enabledCodecs: [{ mime: 'audio/opus', fmtpLine: '' } as never],
+    });
+  }
+
+  get isFull(): boolean {
+    return this.options.maxParticipants > 0 && this.participants.size >= this.options.maxParticipants;
+  }
+
+  /** Adds a participant (after its JoinResponse went out) and tells everyone else. */
+  add(p: Participant): void {
+    const existing = this.participants.get(p.identity);
+    if (existing) this.remove(existing, DisconnectReason.DUPLICATE_IDENTITY);
+    this.participants.set(p.identity, p);
+    this.everJoined = true;
+    clearTimeout(this.emptyTimer);
+    this.emptyTimer = undefined;
+    this.broadcastInfo(p);
+    if (p.autoSubscribe) {
+      for (const other of this.participants.values()) {
+        if (other === p) continue;
+        for (const sid of other.published.keys()) p.subscribe(sid);
+      }
+    }
+    this.speakerTimer ??= setInterval(() => this.tickSpeakers(), SPEAKER_TICK_MS);
+    this.events.participantJoined(this, p);
+  }
+
+  remove(p: Participant, reason: DisconnectReason): void {
+    if (this.participants.get(p.identity) !== p) return;
+    this.participants.delete(p.identity);
+    for (const sid of p.published.keys()) {
+      for (const other of this.participants.values()) other.unsubscribe(sid);
+    }
+    const tracks = [...p.published.values()].map((x) => x.info);
+    p.close(reason);
+    for (const t of tracks) this.events.trackUnpublished(this, p, t);
+    this.broadcastInfo(p);
+    this.speakers.delete(p.sid);
+    this.events.participantLeft(this, p);
+    if (this.participants.size === 0) {
+      clearInterval(this.speakerTimer);
+      this.speakerTimer = undefined;
+      this.armEmptyTimer(this.everJoined ? this.options.departureTimeout : this.options.emptyTimeout);
+    }
+  }
+
+  close(reason = DisconnectReason.ROOM_DELETED): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of [...this.participants.values()]) {
+      p.leave(reason);
+      this.remove(p, reason);
+    }
+    clearTimeout(this.emptyTimer);
+    clearInterval(this.speakerTimer);
+  }
+
+  byIdentity(identity: string): Participant | undefined {
+    return this.participants.get(identity);
+  }
+
+  bySid(sid: string): Participant | undefined {
+    for (const p of this.participants.values()) if (p.sid === sid) return p;
+    return undefined;
+  }
+
+  /** Everyone else, as a newcomer's JoinResponse lists them (hidden ones are left out). */
+  othersInfo(p: Participant) {
+    return [...this.participants.values()].filter((o) => o !== p && !o.hidden).map((o) => o.toInfo());
+  }
+
+  setMetadata(metadata: string): void {
+    this.metadata = metadata;
+    const info = this.toInfo();
+    for (const p of this.participants.values())
+      p.send({ case: 'roomUpdate', value: { room: info } as never });
+  }
+
+  // ---- RoomLink: what participants report ----------------------------------------------
+
+  findUpTrack(trackSid: string): { publisher: Participant; up: UpTrack } | undefined {
+    for (const p of this.participants.values()) {
+      const pub = p.published.get(trackSid);
+      if (pub) return { publisher: p, up: pub.up };
+    }
+    return undefined;
+  }
+
+  onTrackPublished(p: Participant, trackSid: string): void {
+    for (const other of this.participants.values()) {
+      if (other !== p && other.autoSubscribe) other.subscribe(trackSid);
+    }
+    const info = p.published.get(trackSid)?.info;
+    if (info) this.events.trackPublished(this, p, info);
+  }
+
+  onTrackUnpublished(p: Participant, trackSid: string): void {
+    for (const other of this.participants.values()) other.unsubscribe(trackSid);
+    const info = p.published.get(trackSid)?.info;
+    if (info) this.events.trackUnpublished(this, p, info);
+  }
+
+  onInfoChanged(p: Participant): void {
+    if (this.participants.get(p.identity) === p) this.broadcastInfo(p);
+  }
+
+  onActive(_p: Participant): void {}
+
+  /**
+   * Routes a data packet. The sender is stamped by the server — whatever identity the client
+   * wrote is overwritten — and destinations are limited to identities in this room.
+   */
+  onData(from: Participant, packet: DataPacket, reliable: boolean): void {
+    if (!from.permission.canPublishData) {
+      log.debug('data from participant without canPublishData dropped', { pa: from.sid });
+      return;
+    }
+    packet.participantIdentity = from.identity;
+    packet.participantSid = from.sid;
+    const dest = new Set(packet.destinationIdentities);
+    if (packet.value.case === 'user') {
+      const user = packet.value.value;
+      user.participantIdentity = from.identity;
+      user.participantSid = from.sid;
+      for (const d of user.destinationIdentities) dest.add(d);
+    }
+    this.deliver(packet, reliable, dest, from);
+  }
+
+  /** Sends a data packet to `dest` identities (all when empty), except `exclude`. */
+  deliver(packet: DataPacket, reliable: boolean, dest: Set<string>, exclude?: Participant): void {
+    const bytes = packet.toBinary();
+    for (const p of this.participants.values()) {
+      if (p === exclude) continue;
+      if (dest.size > 0 && !dest.has(p.identity)) continue;
+      p.sendData(bytes, reliable);
+    }
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private broadcastInfo(p: Participant): void {
+    const info = p.toInfo();
+    for (const other of this.participants.values()) {
+      if (p.hidden && other !== p) continue;
+      other.send({ case: 'update', value: { participants: [info] } as never });
+    }
+  }
+
+  /** Active speakers from RFC 6464 levels; sends only changes, loudest first. */
+  private tickSpeakers(): void {
+    const now = new Map<string, number>();
+    for (const p of this.participants.values()) {
+      let level = 0;
+      for (const pub of p.published.values()) {
+        if (pub.info.muted || pub.up.paused) {
+          pub.up.level.take();
+          continue;
+        }
+        level = Math.max(level, pub.up.level.take());
+      }
+      if (level >= SPEAKING_LEVEL) now.set(p.sid, Math.min(1, level));
+    }
+    const changed: SpeakerInfo[] = [];
+    for (const [sid, level] of now) {
+      if (!this.speakers.has(sid)) changed.push(new SpeakerInfo({ sid, level, active: true }));
+    }
+    for (const sid of this.speakers.keys()) {
+      if (!now.has(sid)) changed.push(new SpeakerInfo({ sid, level: 0, active: false }));
+    }
+    this.speakers = now;
+    if (changed.length === 0) return;
+    changed.sort((a, b) => b.level - a.level);
+    for (const p of this.participants.values()) {
+      p.send({ case: 'speakersChanged', value: { speakers: changed } as never });
+    }
+  }
+
+  private armEmptyTimer(seconds: number): void {
+    clearTimeout(this.emptyTimer);
+    this.emptyTimer = setTimeout(() => {
+      if (this.participants.size === 0) this.events.roomEmpty(this);
+    }, seconds * 1000);
+    this.emptyTimer.unref();
+  }
+}

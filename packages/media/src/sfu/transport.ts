@@ -1,0 +1,152 @@
+/**
+ * One WebRTC peer connection to a participant, on node-datachannel with every peer sharing one
+ * UDP port (ICE UDP mux). It knows SDP, candidates, tracks by mid and data channels by label —
+ * nothing about rooms.
+ */
+
+import type { DataChannel, PeerConnection, Track } from 'node-datachannel';
+import ndc from 'node-datachannel';
+import { logger } from '../util/log.ts';
+import { rewriteCandidateAddress, rewriteLocal, type SectionPlan } from './sdp.ts';
+
+const log = logger('transport');
+
+export interface TransportConfig {
+  udpPort: number;
+  bindAddress: string;
+  /** Address to advertise in candidates instead of the bound one (1:1 NAT / public IP). */
+  publicAddress?: string;
+}
+
+export interface CandidateInit {
+  candidate: string;
+  sdpMid?: string;
+  sdpMLineIndex?: number;
+}
+
+export class PeerTransport {
+  readonly pc: PeerConnection;
+  /** Every Track by mid. Holding them keeps node-datachannel delivering (see FACTS). */
+  readonly tracks = new Map<string, Track>();
+  readonly channels = new Map<string, DataChannel>();
+  onCandidate?: (c: CandidateInit) => void;
+  onTrack?: (mid: string, track: Track) => void;
+  onChannel?: (label: string, dc: DataChannel) => void;
+  onState?: (state: string) => void;
+  private pendingCandidates: CandidateInit[] = [];
+  private closed = false;
+
+  constructor(
+    name: string,
+    private readonly cfg: TransportConfig,
+  ) {
+    this.pc = new ndc.PeerConnection(name, {
+      iceServers: [],
+      enableIceUdpMux: true,
+      portRangeBegin: cfg.udpPort,
+      portRangeEnd: cfg.udpPort,
+      bindAddress: cfg.bindAddress,
+      disableAutoNegotiation: true,
+      forceMediaTransport: true, // media sections may be added after a data-only start (dual-PC)
+      maxMessageSize: 256 * 1024,
+    });
+    this.pc.onLocalCandidate((candidate, mid) => {
+      let c = candidate.startsWith('a=') ? candidate.slice(2) : candidate;
+      if (cfg.publicAddress) c = rewriteCandidateAddress(c, cfg.publicAddress);
+      this.onCandidate?.({ candidate: c, sdpMid: mid, sdpMLineIndex: 0 });
+    });
+    this.pc.onTrack((track) => {
+      this.tracks.set(track.mid(), track);
+      this.onTrack?.(track.mid(), track);
+    });
+    this.pc.onDataChannel((dc) => this.adoptChannel(dc));
+    this.pc.onStateChange((s) => this.onState?.(s));
+  }
+
+  get state(): string {
+    return this.closed ? 'closed' : this.pc.state();
+  }
+
+  /** Answerer: applies the remote offer and returns our (rewritten) answer. */
+  answer(offer: string, plan: (mid: string) => SectionPlan): string {
+    this.pc.setRemoteDescription(offer, 'offer');
+    this.flushCandidates();
+    this.pc.setLocalDescription('answer');
+    return this.rewrite(plan, false);
+  }
+
+  /** Offerer: a new send-only audio section we may forward a track into. */
+  addSendSection(mid: string, payloadType: number): Track {
+    const audio = new ndc.Audio(mid, 'SendOnly');
+    audio.addOpusCodec(payloadType);
+    const track = this.pc.addTrack(audio);
+    this.tracks.set(mid, track);
+    return track;
+  }
+
+  /** Offerer: builds an offer covering every section and channel added so far. */
+  offer(plan: (mid: string) => SectionPlan): string {
+    this.pc.setLocalDescription('offer');
+    return this.rewrite(plan, true);
+  }
+
+  applyAnswer(answer: string): void {
+    this.pc.setRemoteDescription(answer, 'answer');
+    this.flushCandidates();
+  }
+
+  addCandidate(c: CandidateInit): void {
+    if (!c.candidate) return; // end-of-candidates
+    if (this.pc.remoteDescription() === null) {
+      this.pendingCandidates.push(c); // arrived before the description (see FACTS)
+      return;
+    }
+    try {
+      this.pc.addRemoteCandidate(c.candidate, c.sdpMid ?? '0');
+    } catch (err) {
+      log.debug('remote candidate refused', { err: String(err) });
+    }
+  }
+
+  createChannel(label: string, reliable: boolean): DataChannel {
+    const dc = this.pc.createDataChannel(label, reliable ? {} : { unordered: true, maxRetransmits: 0 });
+    this.adoptChannel(dc);
+    return dc;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const dc of this.channels.values()) safe(() => dc.close());
+    for (const t of this.tracks.values()) safe(() => t.close());
+    safe(() => this.pc.close());
+    this.tracks.clear();
+    this.channels.clear();
+  }
+
+  private adoptChannel(dc: DataChannel): void {
+    const label = dc.getLabel();
+    this.channels.set(label, dc);
+    this.onChannel?.(label, dc);
+  }
+
+  private rewrite(plan: (mid: string) => SectionPlan, nack: boolean): string {
+    const local = this.pc.localDescription();
+    if (!local) throw new Error('no local description');
+    return rewriteLocal(local.sdp, plan, { nack, rewriteAddress: this.cfg.publicAddress });
+  }
+
+  private flushCandidates(): void {
+    const pending = this.pendingCandidates;
+    this.pendingCandidates = [];
+    for (const c of pending) this.addCandidate(c);
+  }
+}
+
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // closing twice or after the native side went away is harmless
+  }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole suite: lint + types, unit tests beside the code, then integration and real-browser
+# contract tests (Chromium from Debian's packages is installed if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== lint and format (biome)"
+npx biome check .
+echo "== types (tsc --noEmit)"
+npx tsc -p tsconfig.json
+
+bash scripts/ensure-chromium.sh
+
+echo "== tests"
+# one process per file, files one at a time: the browser and WebRTC suites need the 2 cores
+node --import tsx --test --test-concurrency=1 --test-reporter=spec \
+  "packages/*/src/**/*.test.ts" "packages/*/test/**/*.test.ts"
