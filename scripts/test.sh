@@ -11,7 +11,9 @@ npx tsc -p tsconfig.json
 
 bash scripts/ensure-chromium.sh
 
-echo "== tests"
-# one process per file, files one at a time: the browser and WebRTC suites need the 2 cores
-node --import tsx --test --test-concurrency=1 --test-reporter=spec \
-  "packages/*/src/**/*.test.ts" "packages/*/test/**/*.test.ts"
+shopt -s globstar nullglob
+unit=(packages/*/src/**/*.test.ts)
+integration=(packages/*/test/**/*.test.ts)
+echo "== tests: ${#unit[@]} unit files, ${#integration[@]} integration/browser files"
+# one file at a time: the browser and WebRTC suites need both cores
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${unit[@]}" "${integration[@]}"

@@ -33,7 +33,9 @@ export function parseArgs(argv: string[]): Map<string, string[]> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) throw new ConfigError(`unexpected argument "${a}"`);
-    const [k, inline] = a.slice(2).split('=', 2);
+    const eq = a.indexOf('=');
+    const k = eq < 0 ? a.slice(2) : a.slice(2, eq);
+    const inline = eq < 0 ? undefined : a.slice(eq + 1);
     if (!FLAGS.has(k)) throw new ConfigError(`unknown flag --${k}`);
     let v = inline;
     if (v === undefined) v = k === 'dev' ? 'true' : argv[++i];
@@ -53,7 +55,10 @@ function port(name: string, raw: string): number {
 export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOptions {
   const a = parseArgs(argv);
   const one = (k: string, envName: string) => a.get(k)?.at(-1) ?? env[envName];
-  const dev = a.has('dev');
+  const devFlag = a.get('dev')?.at(-1);
+  if (devFlag !== undefined && !['true', '1', 'false', '0'].includes(devFlag))
+    throw new ConfigError(`--dev takes true or false, got "${devFlag}"`);
+  const dev = devFlag === 'true' || devFlag === '1';
   const host = one('host', 'SOTTO_HOST') ?? '127.0.0.1';
   if (isIP(host) === 0) throw new ConfigError(`--host must be an IP address, got "${host}"`);
   const loopback = host === '127.0.0.1' || host === '::1' || host.startsWith('127.');
@@ -80,11 +85,13 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
     ...(env.SOTTO_WEBHOOK_URLS?.split(',').filter(Boolean) ?? []),
   ];
   for (const w of webhooks) {
+    let ok = false;
     try {
-      new URL(w);
+      ok = ['http:', 'https:'].includes(new URL(w).protocol);
     } catch {
-      throw new ConfigError(`webhook URL "${w}" is not a URL`);
+      ok = false;
     }
+    if (!ok) throw new ConfigError(`webhook URL "${w}" is not an http(s) URL`);
   }
   const logLevel = (one('log-level', 'SOTTO_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LEVELS.includes(logLevel)) throw new ConfigError(`--log-level must be one of ${LEVELS.join(', ')}`);

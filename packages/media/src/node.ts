@@ -14,6 +14,7 @@ import {
 import { createServer as createHttps } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { DisconnectReason } from '@livekit/protocol';
+import ndc from 'node-datachannel';
 import { WebSocketServer } from 'ws';
 import { handleTwirp, isTwirp, type RoomDirectory } from './api/twirp.ts';
 import { WebhookNotifier } from './api/webhooks.ts';
@@ -55,6 +56,12 @@ export class MediaNode implements SignalHost, RoomDirectory {
   private readonly server: Server;
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private readonly roomEvents: RoomEvents;
+  /**
+   * Holds the shared ICE UDP mux socket open for the node's lifetime. Without it the socket
+   * closes with the last peer connection and a new one can race its release (libjuice then
+   * aborts the process gathering candidates).
+   */
+  private udpMux?: InstanceType<typeof ndc.IceUdpMuxListener>;
   port = 0;
 
   constructor(readonly cfg: MediaNodeConfig) {
@@ -95,6 +102,10 @@ export class MediaNode implements SignalHost, RoomDirectory {
 
   async start(): Promise<void> {
     await assertUdpPortFree(this.cfg.host, this.cfg.udpPort);
+    this.udpMux = new ndc.IceUdpMuxListener(this.cfg.udpPort, this.cfg.host);
+    this.udpMux.onUnhandledStunRequest(() => {
+      // STUN for no known peer (stale or forged ufrag): dropped
+    });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
@@ -125,6 +136,8 @@ export class MediaNode implements SignalHost, RoomDirectory {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections?.();
     await this.webhooks.drain(2000);
+    this.udpMux?.stop();
+    this.udpMux = undefined;
   }
 
   // ---- RoomDirectory / SignalHost --------------------------------------------------------

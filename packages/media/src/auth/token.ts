@@ -55,6 +55,7 @@ export async function verifyToken(token: string, keys: KeyStore, now = Date.now(
       algorithms: ['HS256'],
       currentDate: new Date(now),
       clockTolerance: 10,
+      requiredClaims: ['exp'], // a token that never expires is refused, as LiveKit does
     });
     payload = res.payload;
   } catch (err) {
@@ -62,6 +63,8 @@ export async function verifyToken(token: string, keys: KeyStore, now = Date.now(
       throw new MediaError(401, 'token_expired', 'access token has expired');
     if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'nbf')
       throw new MediaError(401, 'token_not_yet_valid', 'access token is not valid yet (nbf)');
+    if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'exp')
+      throw new MediaError(401, 'token_without_expiry', 'access token has no expiry (exp)');
     if (err instanceof joseErrors.JWSSignatureVerificationFailed)
       throw new MediaError(401, 'bad_signature', 'access token signature does not verify');
     if (err instanceof joseErrors.JOSEAlgNotAllowed)

@@ -474,6 +474,7 @@ export class Participant {
   close(reason: DisconnectReason): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.resumeTimer);
     this.disconnectReason = reason;
     this.state = ParticipantInfo_State.DISCONNECTED;
     for (const slot of this.slots.values()) this.releaseSlot(slot);

@@ -129,11 +129,20 @@ export function rewriteLocal(
       continue;
     }
     const pt = opusPayloadType(m);
+    if (pt === undefined) {
+      // no Opus offered: nothing we can carry — reject the section (port 0)
+      m.lines = [
+        m.lines[0].replace(/^(m=audio )\d+/, '$10'),
+        ...m.lines.slice(1).filter((l) => !isDirectionLine(l)),
+      ];
+      insertAfterMid(m, ['a=inactive']);
+      continue;
+    }
     const p = plan(m.mid);
     const keep: string[] = [];
     for (const l of m.lines) {
       if (l.startsWith('m=')) {
-        keep.push(pt === undefined ? l : l.replace(/^(m=audio \d+ \S+) .*$/, `$1 ${pt}`));
+        keep.push(l.replace(/^(m=audio \d+ \S+) .*$/, `$1 ${pt}`));
         continue;
       }
       if (isDirectionLine(l) || isSourceLine(l)) continue;

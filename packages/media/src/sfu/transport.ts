@@ -4,6 +4,7 @@
  * nothing about rooms.
  */
 
+import { isIP } from 'node:net';
 import type { DataChannel, PeerConnection, Track } from 'node-datachannel';
 import ndc from 'node-datachannel';
 import { logger } from '../util/log.ts';
@@ -69,7 +70,7 @@ export class PeerTransport {
 
   /** Answerer: applies the remote offer and returns our (rewritten) answer. */
   answer(offer: string, plan: (mid: string) => SectionPlan): string {
-    this.pc.setRemoteDescription(offer, 'offer');
+    this.pc.setRemoteDescription(this.reachableOnly(offer), 'offer');
     this.flushCandidates();
     this.pc.setLocalDescription('answer');
     return this.rewrite(plan, false);
@@ -91,12 +92,13 @@ export class PeerTransport {
   }
 
   applyAnswer(answer: string): void {
-    this.pc.setRemoteDescription(answer, 'answer');
+    this.pc.setRemoteDescription(this.reachableOnly(answer), 'answer');
     this.flushCandidates();
   }
 
   addCandidate(c: CandidateInit): void {
     if (!c.candidate) return; // end-of-candidates
+    if (!this.reachable(c.candidate)) return;
     if (this.pc.remoteDescription() === null) {
       this.pendingCandidates.push(c); // arrived before the description (see FACTS)
       return;
@@ -136,11 +138,33 @@ export class PeerTransport {
     return rewriteLocal(local.sdp, plan, { nack, rewriteAddress: this.cfg.publicAddress });
   }
 
+  /**
+   * Candidates we could never use are ignored rather than probed: another address family than
+   * the one we are bound to, and — for a node bound to loopback — anything but loopback.
+   */
+  private reachable(candidate: string): boolean {
+    const addr = candidate.split(' ')[4] ?? '';
+    const bind = this.cfg.bindAddress;
+    if (isIP(bind) !== 0 && isIP(addr) !== 0 && isIP(bind) !== isIP(addr)) return false;
+    return !isLoopback(bind) || isLoopback(addr);
+  }
+
+  private reachableOnly(sdp: string): string {
+    return sdp
+      .split('\r\n')
+      .filter((l) => !l.startsWith('a=candidate:') || this.reachable(l.slice(2)))
+      .join('\r\n');
+  }
+
   private flushCandidates(): void {
     const pending = this.pendingCandidates;
     this.pendingCandidates = [];
     for (const c of pending) this.addCandidate(c);
   }
+}
+
+function isLoopback(addr: string): boolean {
+  return addr.startsWith('127.') || addr === '::1';
 }
 
 function safe(fn: () => void): void {

@@ -55,6 +55,8 @@ export function parseJoin(url: URL, authorization: string | undefined): JoinPara
   if (!raw) return { singlePc: true, token, autoSubscribe: true, reconnect: false, participantSid: '' };
   if (raw.length > (MAX_JOIN_REQUEST * 4) / 3 + 4)
     throw new MediaError(413, 'join_request_too_large', 'join_request is too large');
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(raw))
+    throw new MediaError(400, 'malformed_join_request', 'join_request is not base64url');
   let req: JoinRequest;
   try {
     const wrapped = WrappedJoinRequest.fromBinary(Buffer.from(raw, 'base64url'));

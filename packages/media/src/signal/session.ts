@@ -130,6 +130,9 @@ export function runSession(ws: WebSocket, host: SignalHost, claims: TokenClaims,
         serverInfo: serverInfo(host),
         iceServers: [],
         subscriberPrimary: !join.singlePc,
+        // dual-PC: have the client negotiate its publisher connection (with its data channels)
+        // at once; libdatachannel cannot add SCTP to an answerer connection that is already up
+        fastPublish: !join.singlePc,
         pingInterval: host.pingInterval,
         pingTimeout: host.pingTimeout,
         enabledPublishCodecs: [{ mime: 'audio/opus', fmtpLine: '' } as never],

@@ -1,0 +1,152 @@
+// Contract tests: unmodified livekit-client 2.23.0 in Debian's headless Chromium against a real
+// Sotto media node — audio (a fake microphone tone found by a WebAudio analyser), data, mute,
+// the RoomService API through livekit-server-sdk, resume after a dropped signal connection.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { RoomServiceClient } from 'livekit-server-sdk';
+import { API_KEY, API_SECRET, exitWhenDone, startTestNode, type TestNode } from '../support/node.ts';
+import { type Harness, launchBrowser, type Participant } from './harness.js';
+
+const TONE_TIMEOUT = 20_000;
+
+describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 }, () => {
+  let tn: TestNode;
+  let h: Harness;
+  let rooms: RoomServiceClient;
+  const open: Participant[] = [];
+
+  before(async () => {
+    tn = await startTestNode();
+    h = await launchBrowser();
+    rooms = new RoomServiceClient(tn.httpUrl, API_KEY, API_SECRET);
+  });
+
+  after(async () => {
+    await h?.close();
+    await tn?.stop();
+    exitWhenDone();
+  });
+
+  async function join(room: string, identity: string, toneHz: number, singlePeerConnection = true) {
+    const p = await h.newParticipant({ toneHz, name: identity });
+    open.push(p);
+    await p.connect(tn.url, await tn.token(identity, room), { singlePeerConnection });
+    return p;
+  }
+
+  async function closeAll() {
+    await Promise.allSettled(open.splice(0).map((p) => p.close()));
+  }
+
+  async function hears(listener: Participant, hz: number, from: string) {
+    const r = await listener.detectTone(hz, { fromIdentity: from, timeoutMs: TONE_TIMEOUT });
+    assert.ok(
+      r.found,
+      `${hz} Hz from ${from} not heard: ${JSON.stringify(r)}\n${listener.logs.slice(-20).join('\n')}`,
+    );
+  }
+
+  for (const single of [true, false]) {
+    const mode = single ? 'single-PC (/rtc/v1)' : 'dual-PC (/rtc)';
+    it(`${mode}: the listener hears the speaker's tone and data flows both ways`, async () => {
+      const room = `tone-${single ? 'v1' : 'v0'}`;
+      const speaker = await join(room, 'speaker', 440, single);
+      const listener = await join(room, 'listener', 660, single);
+      await speaker.publishMic();
+      await hears(listener, 440, 'speaker');
+      // the listener does not publish: the speaker hears nothing
+      assert.equal((await speaker.remoteParticipants())[0]?.tracks.length ?? 0, 0);
+
+      await listener.sendData('hello speaker', { reliable: true, topic: 'chat' });
+      await speaker.waitFor('dataReceived', {
+        payload: 'hello speaker',
+        identity: 'listener',
+        topic: 'chat',
+      });
+      await speaker.sendData('hello listener', { reliable: false });
+      await listener.waitFor('dataReceived', { payload: 'hello listener', identity: 'speaker' });
+      await closeAll();
+    });
+  }
+
+  it('data goes only to the destination identities', async () => {
+    const room = 'data-dest';
+    const a = await join(room, 'a', 440);
+    const b = await join(room, 'b', 440);
+    const c = await join(room, 'c', 440);
+    await a.sendData('for b only', { reliable: true, destinationIdentities: ['b'] });
+    await b.waitFor('dataReceived', { payload: 'for b only', identity: 'a' });
+    await a.sendData('for everyone', { reliable: true });
+    await c.waitFor('dataReceived', { payload: 'for everyone', identity: 'a' });
+    const cGot = (await c.events()).filter((e) => e.kind === 'dataReceived').map((e) => e.payload);
+    assert.deepEqual(cGot, ['for everyone'], 'c received a packet addressed to b');
+    await closeAll();
+  });
+
+  it('mute and unmute by the speaker are seen by the listener', async () => {
+    const room = 'mute';
+    const speaker = await join(room, 'speaker', 440);
+    const listener = await join(room, 'listener', 660);
+    const trackSid = await speaker.publishMic();
+    await hears(listener, 440, 'speaker');
+    await speaker.setMicMuted(true);
+    await listener.waitFor('trackMuted', { identity: 'speaker', trackSid });
+    await speaker.setMicMuted(false);
+    await listener.waitFor('trackUnmuted', { identity: 'speaker', trackSid });
+    await hears(listener, 440, 'speaker');
+    await closeAll();
+  });
+
+  it('server mute and removal through livekit-server-sdk RoomServiceClient', async () => {
+    const room = 'admin';
+    const speaker = await join(room, 'speaker', 440);
+    const listener = await join(room, 'listener', 660);
+    const trackSid = await speaker.publishMic();
+    await hears(listener, 440, 'speaker');
+
+    const listed = await rooms.listParticipants(room);
+    assert.deepEqual(listed.map((p) => p.identity).sort(), ['listener', 'speaker']);
+    await rooms.mutePublishedTrack(room, 'speaker', trackSid, true);
+    await speaker.waitFor('trackMuted', { trackSid });
+    await listener.waitFor('trackMuted', { identity: 'speaker', trackSid });
+    const loudest = await listener.detectSilence(1500, { fromIdentity: 'speaker' });
+    assert.ok(loudest < -60, `audio still flows after a server mute (loudest ${loudest} dBFS)`);
+
+    await rooms.removeParticipant(room, 'listener');
+    await listener.waitFor('disconnected');
+    await speaker.waitFor('participantDisconnected', { identity: 'listener' });
+    assert.deepEqual(
+      (await rooms.listParticipants(room)).map((p) => p.identity),
+      ['speaker'],
+    );
+    await closeAll();
+  });
+
+  it('a dropped signal connection resumes: same identity, audio keeps flowing', async () => {
+    const room = 'resume';
+    const speaker = await join(room, 'speaker', 440);
+    const listener = await join(room, 'listener', 660);
+    await speaker.publishMic();
+    await hears(listener, 440, 'speaker');
+    const before = (await rooms.listParticipants(room)).map((p) => `${p.identity}/${p.sid}`).sort();
+
+    await listener.simulateSignalDrop();
+    await listener.waitFor('reconnected', {}, 20_000);
+    await speaker.simulateSignalDrop();
+    await speaker.waitFor('reconnected', {}, 20_000);
+    await hears(listener, 440, 'speaker');
+    const afterDrop = (await rooms.listParticipants(room)).map((p) => `${p.identity}/${p.sid}`).sort();
+    assert.deepEqual(afterDrop, before, 'participants were replaced instead of resumed');
+    await closeAll();
+  });
+
+  it('five speakers reach one listener', async () => {
+    const room = 'five';
+    const tones = [330, 470, 610, 790, 950];
+    const speakers = await Promise.all(tones.map((hz, i) => join(room, `s${i}`, hz)));
+    for (const s of speakers) await s.publishMic();
+    const listener = await join(room, 'listener', 1200);
+    for (const [i, hz] of tones.entries()) await hears(listener, hz, `s${i}`);
+    await closeAll();
+  });
+});
