@@ -28,6 +28,7 @@ import {
   AUDIO_LEVEL_URI,
   direction,
   extmapId,
+  hasNack,
   isRejected,
   msidTrack,
   opusPayloadType,
@@ -71,6 +72,8 @@ interface Published {
 interface Slot {
   mid: string;
   payloadType: number;
+  /** The receiver negotiated NACK: retransmit from our buffer. */
+  nack: boolean;
   assigned?: { trackSid: string; publisherSid: string; ssrc: number };
   /** The answer/offer that made `assigned` visible to the client has been sent. */
   announced: boolean;
@@ -203,18 +206,18 @@ export class Participant {
   /** The client's offer on the publisher connection (both modes). */
   handleOffer(sd: SessionDescription): void {
     const parsed = parseSdp(sd.sdp);
-    const recvSlots: string[] = [];
-    const publishMids = new Map<string, number | undefined>();
+    const publishMids = new Set<string>();
     for (const m of parsed.media) {
       if (m.kind !== 'audio' || isRejected(m)) continue;
       const dir = direction(m);
       if (dir === 'sendonly' || dir === 'sendrecv') {
-        publishMids.set(m.mid, extmapId(m, AUDIO_LEVEL_URI));
+        publishMids.add(m.mid);
         this.bindPublishedSection(m.mid, msidTrack(m), extmapId(m, AUDIO_LEVEL_URI));
       } else if (dir === 'recvonly' && this.singlePc) {
-        recvSlots.push(m.mid);
-        if (!this.slots.has(m.mid))
-          this.slots.set(m.mid, { mid: m.mid, payloadType: opusPayloadType(m) ?? OPUS_PT, announced: false });
+        if (!this.slots.has(m.mid)) {
+          const pt = opusPayloadType(m) ?? OPUS_PT;
+          this.slots.set(m.mid, { mid: m.mid, payloadType: pt, nack: hasNack(m, pt), announced: false });
+        }
       }
     }
     const missing = this.singlePc ? this.assignSlots() : 0;
@@ -319,10 +322,10 @@ export class Participant {
     for (let i = free; i < unslotted; i++) {
       const mid = `a${this.slots.size}`;
       sub.addSendSection(mid, OPUS_PT);
-      this.slots.set(mid, { mid, payloadType: OPUS_PT, announced: false });
+      this.slots.set(mid, { mid, payloadType: OPUS_PT, nack: true, announced: false });
     }
     unslotted = this.assignSlots();
-    const offer = sub.offer((mid) => this.planFor(mid, new Map()));
+    const offer = sub.offer((mid) => this.planFor(mid, new Set()));
     for (const s of this.slots.values()) s.announced = s.assigned !== undefined;
     this.subAwaitingAnswer = true;
     this.send({
@@ -372,6 +375,7 @@ export class Participant {
         if (!slot.assigned || slot.down || this.closed) return;
         const found = this.room.findUpTrack(slot.assigned.trackSid);
         if (!found) return;
+        PeerTransport.sendWithRtcp(track, slot.assigned.ssrc, slot.payloadType, slot.nack);
         slot.down = new DownTrack(slot.assigned.ssrc, slot.payloadType, track);
         found.up.add(slot.down);
         found.publisher.send({
@@ -384,8 +388,8 @@ export class Participant {
     }
   }
 
-  private planFor(mid: string, publishMids: Map<string, number | undefined>): SectionPlan {
-    if (publishMids.has(mid)) return { role: 'receive', audioLevelExtId: publishMids.get(mid) };
+  private planFor(mid: string, publishMids: Set<string>): SectionPlan {
+    if (publishMids.has(mid)) return { role: 'receive' };
     const slot = this.slots.get(mid);
     if (slot?.assigned) {
       const { publisherSid, trackSid, ssrc } = slot.assigned;
@@ -424,6 +428,7 @@ export class Participant {
 
   private attachUpstream(p: Published, track: Track): void {
     p.track = track;
+    PeerTransport.receiveWithRtcp(track);
     track.onMessage((msg) => p.up.receive(msg));
     if (!this.permission.canPublish) p.up.paused = true;
     this.touch();

@@ -268,7 +268,7 @@ const LIBDATACHANNEL_ANSWER = [
 
 const SEND_SSRC = 0xdeadbeef;
 const PLANS: Record<string, SectionPlan> = {
-  '0': { role: 'receive', audioLevelExtId: 1 },
+  '0': { role: 'receive' },
   '1': { role: 'send', ssrc: SEND_SSRC, streamId: 'PA_alice|TR_mic', trackId: 'TR_mic' },
   '2': { role: 'idle' },
   '3': { role: 'send', ssrc: 7, streamId: 'PA_bob|TR_b', trackId: 'TR_b' },
@@ -455,33 +455,21 @@ describe('rewriteLocal', () => {
     }
   });
 
-  it('keeps only the audio-level extmap, and only on receive sections', () => {
-    assert.deepEqual(matching(section(out, '0'), /^a=extmap/), [`a=extmap:1 ${AUDIO_LEVEL_URI}`]);
-    for (const mid of ['1', '2', '3']) assert.deepEqual(matching(section(out, mid), /^a=extmap/), [], mid);
-    // a receive section whose publisher did not negotiate the level gets no extension at all
-    const noLevel = rewriteLocal(
-      LIBDATACHANNEL_ANSWER,
-      (mid) => (mid === '0' ? { role: 'receive' } : plan(mid)),
-      {
-        nack: false,
-      },
-    );
-    assert.deepEqual(matching(section(noLevel, '0'), /^a=extmap/), []);
-    // the id comes from the plan, not from the URI
-    const otherId = rewriteLocal(
-      LIBDATACHANNEL_ANSWER,
-      (mid) => (mid === '0' ? { role: 'receive', audioLevelExtId: 4 } : plan(mid)),
-      { nack: false },
-    );
-    assert.deepEqual(matching(section(otherId, '0'), /^a=extmap/), [
-      'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
-    ]);
+  it('keeps only the audio-level extmap, on every audio section (the bundle keeps it negotiated)', () => {
+    for (const mid of ['0', '1', '2', '3'])
+      assert.deepEqual(matching(section(out, mid), /^a=extmap/), [`a=extmap:1 ${AUDIO_LEVEL_URI}`], mid);
+    for (const mid of ['4', '5', '6']) assert.deepEqual(matching(section(out, mid), /^a=extmap/), [], mid);
   });
 
-  it('drops all rtcp-fb without nack, and keeps only Opus "nack" with it', () => {
+  it('drops all rtcp-fb without nack, and keeps only Opus "nack" on sections we send in', () => {
     for (const mid of ['0', '1', '2', '3']) {
       assert.deepEqual(matching(section(out, mid), /^a=rtcp-fb/), [], mid);
-      assert.deepEqual(matching(section(outNack, mid), /^a=rtcp-fb/), ['a=rtcp-fb:111 nack'], mid);
+      const sends = PLANS[mid].role === 'send';
+      assert.deepEqual(
+        matching(section(outNack, mid), /^a=rtcp-fb/),
+        sends ? ['a=rtcp-fb:111 nack'] : [],
+        mid,
+      );
     }
   });
 

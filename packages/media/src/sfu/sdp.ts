@@ -71,6 +71,11 @@ export function opusPayloadType(m: MediaSection): number | undefined {
   return undefined;
 }
 
+/** Whether the section negotiates generic NACK for the payload type. */
+export function hasNack(m: MediaSection, payloadType: number): boolean {
+  return m.lines.includes(`a=rtcp-fb:${payloadType} nack`);
+}
+
 export function extmapId(m: MediaSection, uri: string): number | undefined {
   for (const l of m.lines) {
     const r = /^a=extmap:(\d+)(?:\/\w+)? (\S+)/.exec(l);
@@ -106,7 +111,7 @@ export function iceUfrag(parsed: ParsedSdp): string | undefined {
 
 /** What one of our local media sections should say to the remote peer. */
 export type SectionPlan =
-  | { role: 'receive'; audioLevelExtId?: number } // remote publishes into it
+  | { role: 'receive' } // the remote peer publishes into it
   | { role: 'send'; ssrc: number; streamId: string; trackId: string } // we forward a track in it
   | { role: 'idle' }; // nothing flows: inactive
 
@@ -118,6 +123,7 @@ export type SectionPlan =
 export function rewriteLocal(
   local: string,
   plan: (mid: string) => SectionPlan,
+  /** nack: keep generic NACK feedback (where offered) on the sections we send in. */
   opts: { nack: boolean; rewriteAddress?: string },
 ): string {
   const parsed = parseSdp(local);
@@ -148,14 +154,13 @@ export function rewriteLocal(
       if (isDirectionLine(l) || isSourceLine(l)) continue;
       const fmt = /^a=(rtpmap|fmtp|rtcp-fb):(\d+|\*)/.exec(l);
       if (fmt && Number(fmt[2]) !== pt) continue;
-      if (l.startsWith('a=rtcp-fb:')) {
-        if (!(opts.nack && / nack$/.test(l))) continue;
-      }
-      if (l.startsWith('a=extmap')) {
-        const id = Number(/^a=extmap:(\d+)/.exec(l)?.[1]);
-        if (!(p.role === 'receive' && p.audioLevelExtId === id)) continue;
-      }
+      // NACK only where we send (we retransmit); no other feedback is implemented
+      if (l.startsWith('a=rtcp-fb:') && !(opts.nack && p.role === 'send' && / nack$/.test(l))) continue;
+      // Only the RFC 6464 audio level, and on every audio section: a browser offers new
+      // sections only the extensions already negotiated in the bundle, so dropping it from an
+      // idle section would lose it for a microphone added later.
       if (l.startsWith('a=extmap-allow-mixed')) continue;
+      if (l.startsWith('a=extmap:') && !l.endsWith(` ${AUDIO_LEVEL_URI}`)) continue;
       keep.push(l);
     }
     m.lines = keep;

@@ -11,6 +11,7 @@ import { logger } from '../util/log.ts';
 import { rewriteCandidateAddress, rewriteLocal, type SectionPlan } from './sdp.ts';
 
 const log = logger('transport');
+const NACK_BUFFER_PACKETS = 100;
 
 export interface TransportConfig {
   udpPort: number;
@@ -73,13 +74,14 @@ export class PeerTransport {
     this.pc.setRemoteDescription(this.reachableOnly(offer), 'offer');
     this.flushCandidates();
     this.pc.setLocalDescription('answer');
-    return this.rewrite(plan, false);
+    return this.rewrite(plan, true);
   }
 
-  /** Offerer: a new send-only audio section we may forward a track into. */
+  /** Offerer: a new send-only audio section we may forward a track into (Opus, with NACK). */
   addSendSection(mid: string, payloadType: number): Track {
     const audio = new ndc.Audio(mid, 'SendOnly');
     audio.addOpusCodec(payloadType);
+    audio.parseSdpLine(`a=rtcp-fb:${payloadType} nack`);
     const track = this.pc.addTrack(audio);
     this.tracks.set(mid, track);
     return track;
@@ -110,6 +112,21 @@ export class PeerTransport {
     }
   }
 
+  /** RTCP for a track we receive: receiver reports back to the publisher. */
+  static receiveWithRtcp(track: Track): void {
+    track.setMediaHandler(new ndc.RtcpReceivingSession());
+  }
+
+  /**
+   * RTCP for a track we send: sender reports (once a second, from the packets that pass) and,
+   * when the receiver negotiated NACK, retransmission from a small buffer (~2 s of audio).
+   */
+  static sendWithRtcp(track: Track, ssrc: number, payloadType: number, nack: boolean): void {
+    const sr = new ndc.RtcpSrReporter(new ndc.RtpPacketizationConfig(ssrc, 'sotto', payloadType, 48000));
+    if (nack) sr.addToChain(new ndc.RtcpNackResponder(NACK_BUFFER_PACKETS));
+    track.setMediaHandler(sr);
+  }
+
   createChannel(label: string, reliable: boolean): DataChannel {
     const dc = this.pc.createDataChannel(label, reliable ? {} : { unordered: true, maxRetransmits: 0 });
     this.adoptChannel(dc);
@@ -133,6 +150,7 @@ export class PeerTransport {
   }
 
   private rewrite(plan: (mid: string) => SectionPlan, nack: boolean): string {
+    // answers keep NACK only where the offer had it (libdatachannel copies the offer's lines)
     const local = this.pc.localDescription();
     if (!local) throw new Error('no local description');
     return rewriteLocal(local.sdp, plan, { nack, rewriteAddress: this.cfg.publicAddress });

@@ -46,6 +46,15 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
     );
   }
 
+  async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 10_000) {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (await check()) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.fail(`timed out waiting for ${what}`);
+  }
+
   for (const single of [true, false]) {
     const mode = single ? 'single-PC (/rtc/v1)' : 'dual-PC (/rtc)';
     it(`${mode}: the listener hears the speaker's tone and data flows both ways`, async () => {
@@ -54,6 +63,12 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
       const listener = await join(room, 'listener', 660, single);
       await speaker.publishMic();
       await hears(listener, 440, 'speaker');
+      // RTCP: sender reports reach the listener, receiver reports reach the speaker
+      await eventually(async () => {
+        const l = await listener.rtcpStats();
+        const s = await speaker.rtcpStats();
+        return (l.senderReportsReceived.speaker ?? 0) > 0 && s.receiverReportsReceived;
+      }, 'sender/receiver reports');
       // the listener does not publish: the speaker hears nothing
       assert.equal((await speaker.remoteParticipants())[0]?.tracks.length ?? 0, 0);
 
@@ -89,8 +104,11 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
     const listener = await join(room, 'listener', 660);
     const trackSid = await speaker.publishMic();
     await hears(listener, 440, 'speaker');
+    // active speakers come from the RFC 6464 audio level the speaker's browser sends
+    await listener.waitFor('activeSpeakersChanged', { speakers: ['speaker'] });
     await speaker.setMicMuted(true);
     await listener.waitFor('trackMuted', { identity: 'speaker', trackSid });
+    await listener.waitFor('activeSpeakersChanged', { speakers: [] });
     await speaker.setMicMuted(false);
     await listener.waitFor('trackUnmuted', { identity: 'speaker', trackSid });
     await hears(listener, 440, 'speaker');

@@ -14,6 +14,7 @@ import type {
   ListenOptions,
   RecordedEvent,
   RemoteParticipantInfo,
+  RtcpStats,
   SottoPageApi,
   ToneResult,
 } from './types.js';
@@ -234,6 +235,10 @@ export class Participant {
   /** Drops the signal connection the way livekit-client's own tests do ("signal-reconnect"). */
   simulateSignalDrop(): Promise<void> {
     return this.call('simulateSignalDrop');
+  }
+
+  rtcpStats(): Promise<RtcpStats> {
+    return this.call('rtcpStats');
   }
 
   close(): Promise<void> {

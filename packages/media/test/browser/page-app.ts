@@ -4,7 +4,7 @@
 import * as LivekitClient from 'livekit-client';
 import { DisconnectReason, Room, RoomEvent, Track } from 'livekit-client';
 import { listenForLoudest, listenForTone } from './tone.js';
-import type { RecordedEvent, RemoteParticipantInfo, SottoPageApi } from './types.js';
+import type { RecordedEvent, RemoteParticipantInfo, RtcpStats, SottoPageApi } from './types.js';
 
 declare global {
   interface Window {
@@ -188,6 +188,26 @@ const api: SottoPageApi = {
   },
 
   simulateSignalDrop: () => connected().simulateScenario('signal-reconnect'),
+
+  async rtcpStats() {
+    const r = connected();
+    const out: RtcpStats = { senderReportsReceived: {}, receiverReportsReceived: false, nacksSent: {} };
+    for (const p of r.remoteParticipants.values()) {
+      for (const pub of p.audioTrackPublications.values()) {
+        const report = await pub.track?.getRTCStatsReport();
+        report?.forEach((s: { type: string; reportsSent?: number; nackCount?: number }) => {
+          if (s.type === 'remote-outbound-rtp') out.senderReportsReceived[p.identity] = s.reportsSent ?? 0;
+          if (s.type === 'inbound-rtp') out.nacksSent[p.identity] = s.nackCount ?? 0;
+        });
+      }
+    }
+    const mic = r.localParticipant.getTrackPublication(Track.Source.Microphone)?.track;
+    const micReport = await mic?.getRTCStatsReport();
+    micReport?.forEach((s: { type: string }) => {
+      if (s.type === 'remote-inbound-rtp') out.receiverReportsReceived = true;
+    });
+    return out;
+  },
 };
 
 window.LivekitClient = LivekitClient;

@@ -82,4 +82,15 @@ export interface SottoPageApi {
   remoteParticipants(): RemoteParticipantInfo[];
   disconnect(): Promise<void>;
   simulateSignalDrop(): Promise<void>;
+  /** RTCP seen by the browser: SRs from the server on received audio, RRs on the microphone. */
+  rtcpStats(): Promise<RtcpStats>;
+}
+
+export interface RtcpStats {
+  /** Per remote identity: sender reports received for its audio (remote-outbound-rtp.reportsSent). */
+  senderReportsReceived: Record<string, number>;
+  /** Receiver reports received for our microphone (remote-inbound-rtp present with packetsLost). */
+  receiverReportsReceived: boolean;
+  /** NACKs we sent for received audio (inbound-rtp.nackCount), per remote identity. */
+  nacksSent: Record<string, number>;
 }
