@@ -86,7 +86,7 @@ export function runSession(ws: WebSocket, host: SignalHost, claims: TokenClaims,
     participant = p;
     participant.signal?.close(1000, 'resumed elsewhere');
     participant.signal = sink;
-    participant.resumeTimer && clearTimeout(participant.resumeTimer);
+    clearTimeout(participant.resumeTimer);
     sink.send({
       case: 'reconnect',
       value: new ReconnectResponse({ iceServers: [], serverInfo: serverInfo(host) }),
@@ -147,8 +147,10 @@ export function runSession(ws: WebSocket, host: SignalHost, claims: TokenClaims,
   participant.lastSeen = Date.now();
   const pingCheck = setInterval(() => {
     if (Date.now() - participant.lastSeen > host.pingTimeout * 1000) {
+      // vanished: nothing heard for the whole ping timeout — removed now, not resumable
       log.info('ping timeout', { pa: participant.sid });
       sink.close(4008, 'ping timeout');
+      room.remove(participant, DisconnectReason.SIGNAL_CLOSE);
     }
   }, 1000);
 
@@ -171,10 +173,15 @@ export function runSession(ws: WebSocket, host: SignalHost, claims: TokenClaims,
     if (participant.signal !== sink) return; // superseded by a resume
     participant.signal = undefined;
     if (participant.isClosed) return;
-    // keep the participant (tracks, subscriptions) for a resume within the ping timeout
-    participant.resumeTimer = setTimeout(() => {
-      if (!participant.signal) room.remove(participant, DisconnectReason.SIGNAL_CLOSE);
-    }, host.pingTimeout * 1000);
+    // keep the participant (tracks, subscriptions) for a resume until the ping timeout,
+    // counted from the last time we heard from it
+    const left = participant.lastSeen + host.pingTimeout * 1000 - Date.now();
+    participant.resumeTimer = setTimeout(
+      () => {
+        if (!participant.signal) room.remove(participant, DisconnectReason.SIGNAL_CLOSE);
+      },
+      Math.max(0, left),
+    );
   });
   ws.on('error', (err) => log.debug('websocket error', { pa: participant.sid, err: String(err) }));
 }

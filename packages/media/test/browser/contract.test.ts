@@ -140,6 +140,37 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
     await closeAll();
   });
 
+  it('revoking canPublish through UpdateParticipant unpublishes at once; granting it lets the speaker back', async () => {
+    const room = 'permissions';
+    const speaker = await join(room, 'speaker', 440);
+    const listener = await join(room, 'listener', 660);
+    const trackSid = await speaker.publishMic();
+    await hears(listener, 440, 'speaker');
+
+    await rooms.updateParticipant(room, 'speaker', {
+      permission: { canPublish: false, canSubscribe: true, canPublishData: true },
+    });
+    await speaker.waitFor('participantPermissionsChanged', {
+      permissions: { canPublish: false, canSubscribe: true, canPublishData: true, hidden: false },
+    });
+    await listener.waitFor('trackUnpublished', { identity: 'speaker', trackSid });
+    const loudest = await listener.detectSilence(1500, { fromIdentity: 'speaker' });
+    assert.ok(loudest < -60, `audio still flows after canPublish was revoked (${loudest} dBFS)`);
+    const info = await rooms.getParticipant(room, 'speaker');
+    assert.equal(info.tracks.length, 0, 'the track is still listed as published');
+
+    await rooms.updateParticipant(room, 'speaker', {
+      permission: { canPublish: true, canSubscribe: true, canPublishData: true },
+    });
+    await speaker.waitFor('participantPermissionsChanged', {
+      permissions: { canPublish: true, canSubscribe: true, canPublishData: true, hidden: false },
+    });
+    await speaker.waitFor('localTrackUnpublished', { trackSid });
+    await speaker.publishMic();
+    await hears(listener, 440, 'speaker');
+    await closeAll();
+  });
+
   it('a dropped signal connection resumes: same identity, audio keeps flowing', async () => {
     const room = 'resume';
     const speaker = await join(room, 'speaker', 440);

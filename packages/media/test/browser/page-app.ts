@@ -61,6 +61,12 @@ function recordEvents(r: Room): void {
       trackKind: track.kind,
     });
   });
+  r.on(RoomEvent.TrackUnpublished, (pub, p) => {
+    record(RoomEvent.TrackUnpublished, { identity: p.identity, trackSid: pub.trackSid });
+  });
+  r.on(RoomEvent.LocalTrackUnpublished, (pub) => {
+    record(RoomEvent.LocalTrackUnpublished, { trackSid: pub.trackSid });
+  });
   r.on(RoomEvent.TrackMuted, (pub, p) => {
     record(RoomEvent.TrackMuted, { identity: p.identity, trackSid: pub.trackSid });
   });
