@@ -10,6 +10,8 @@ import {
   DisconnectReason,
   LeaveRequest,
   LeaveRequest_Action,
+  MediaSectionsRequirement,
+  MuteTrackRequest,
   ParticipantInfo,
   ParticipantInfo_Kind,
   ParticipantInfo_State,
@@ -18,8 +20,12 @@ import {
   type SignalResponse,
   SignalTarget,
   TrackInfo,
+  TrackPublishedResponse,
   TrackSource,
+  TrackSubscribed,
   TrackType,
+  TrackUnpublishedResponse,
+  TrickleRequest,
 } from '@livekit/protocol';
 import type { Track } from 'node-datachannel';
 import type { VideoGrant } from '../auth/token.ts';
@@ -200,7 +206,7 @@ export class Participant {
       audioFeatures: req.audioFeatures,
     });
     this.pendingAdds.set(req.cid, info);
-    this.send({ case: 'trackPublished', value: { cid: req.cid, track: info } as never });
+    this.send({ case: 'trackPublished', value: new TrackPublishedResponse({ cid: req.cid, track: info }) });
   }
 
   /** The client's offer on the publisher connection (both modes). */
@@ -234,7 +240,10 @@ export class Participant {
     });
     this.activateSlots(this.pub);
     if (missing > 0)
-      this.send({ case: 'mediaSectionsRequirement', value: { numAudios: missing, numVideos: 0 } as never });
+      this.send({
+        case: 'mediaSectionsRequirement',
+        value: new MediaSectionsRequirement({ numAudios: missing }),
+      });
   }
 
   /** The client's answer to our subscriber offer (dual-PC). */
@@ -273,7 +282,7 @@ export class Participant {
     if (!p) return;
     p.up.paused = muted || !this.permission.canPublish;
     p.info.muted = muted;
-    this.send({ case: 'mute', value: { sid: trackSid, muted } as never });
+    this.send({ case: 'mute', value: new MuteTrackRequest({ sid: trackSid, muted }) });
     this.touch();
   }
 
@@ -307,7 +316,10 @@ export class Participant {
         this.negotiationQueued = false;
         const missing = this.assignSlots();
         // the client is always the offerer on /rtc/v1: ask it for a new offer
-        this.send({ case: 'mediaSectionsRequirement', value: { numAudios: missing, numVideos: 0 } as never });
+        this.send({
+          case: 'mediaSectionsRequirement',
+          value: new MediaSectionsRequirement({ numAudios: missing }),
+        });
       } else if (!this.subAwaitingAnswer) {
         this.negotiationQueued = false;
         this.offerSubscriber();
@@ -380,7 +392,7 @@ export class Participant {
         found.up.add(slot.down);
         found.publisher.send({
           case: 'trackSubscribed',
-          value: { trackSid: slot.assigned.trackSid } as never,
+          value: new TrackSubscribed({ trackSid: slot.assigned.trackSid }),
         });
       };
       if (track.isOpen()) start();
@@ -441,7 +453,7 @@ export class Participant {
     this.published.delete(trackSid);
     p.up.paused = true;
     this.room.onTrackUnpublished(this, trackSid);
-    this.send({ case: 'trackUnpublished', value: { trackSid } as never });
+    this.send({ case: 'trackUnpublished', value: new TrackUnpublishedResponse({ trackSid }) });
     this.touch();
   }
 
@@ -502,7 +514,7 @@ export class Participant {
     t.onCandidate = (c) =>
       this.send({
         case: 'trickle',
-        value: { candidateInit: JSON.stringify(c), target, final: false } as never,
+        value: new TrickleRequest({ candidateInit: JSON.stringify(c), target }),
       });
     t.onTrack = (mid, track) => {
       if (target === SignalTarget.PUBLISHER) {

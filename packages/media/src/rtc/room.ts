@@ -4,10 +4,14 @@
  * names them with random media ids, so nothing here is personal.
  */
 import {
+  Codec,
   type DataPacket,
   DisconnectReason,
+  ParticipantUpdate,
   Room as RoomInfo,
+  RoomUpdate,
   SpeakerInfo,
+  SpeakersChanged,
   type TrackInfo,
 } from '@livekit/protocol';
 import type { UpTrack } from '../sfu/forwarder.ts';
@@ -69,7 +73,7 @@ export class Room implements RoomLink {
       metadata: this.metadata,
       numParticipants: ps.filter((p) => !p.hidden).length,
       numPublishers: ps.filter((p) => p.published.size > 0).length,
-      enabledCodecs: [{ mime: 'audio/opus', fmtpLine: '' } as never],
+      enabledCodecs: [new Codec({ mime: 'audio/opus' })],
     });
   }
 
@@ -144,7 +148,7 @@ export class Room implements RoomLink {
     this.metadata = metadata;
     const info = this.toInfo();
     for (const p of this.participants.values())
-      p.send({ case: 'roomUpdate', value: { room: info } as never });
+      p.send({ case: 'roomUpdate', value: new RoomUpdate({ room: info }) });
   }
 
   // ---- RoomLink: what participants report ----------------------------------------------
@@ -214,7 +218,7 @@ export class Room implements RoomLink {
     const info = p.toInfo();
     for (const other of this.participants.values()) {
       if (p.hidden && other !== p) continue;
-      other.send({ case: 'update', value: { participants: [info] } as never });
+      other.send({ case: 'update', value: new ParticipantUpdate({ participants: [info] }) });
     }
   }
 
@@ -243,7 +247,7 @@ export class Room implements RoomLink {
     if (changed.length === 0) return;
     changed.sort((a, b) => b.level - a.level);
     for (const p of this.participants.values()) {
-      p.send({ case: 'speakersChanged', value: { speakers: changed } as never });
+      p.send({ case: 'speakersChanged', value: new SpeakersChanged({ speakers: changed }) });
     }
   }
 

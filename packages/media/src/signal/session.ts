@@ -5,10 +5,12 @@
  * down.
  */
 import {
+  Codec,
   DisconnectReason,
   JoinResponse,
   LeaveRequest,
   LeaveRequest_Action,
+  Pong,
   ReconnectResponse,
   RequestResponse,
   RequestResponse_Reason,
@@ -135,7 +137,7 @@ export function runSession(ws: WebSocket, host: SignalHost, claims: TokenClaims,
         fastPublish: !join.singlePc,
         pingInterval: host.pingInterval,
         pingTimeout: host.pingTimeout,
-        enabledPublishCodecs: [{ mime: 'audio/opus', fmtpLine: '' } as never],
+        enabledPublishCodecs: [new Codec({ mime: 'audio/opus' })],
       }),
     });
     room.add(participant);
@@ -244,7 +246,7 @@ function handle(p: Participant, room: Room, req: SignalRequest): void {
     case 'pingReq':
       p.send({
         case: 'pongResp',
-        value: { lastPingTimestamp: m.value.timestamp, timestamp: BigInt(Date.now()) } as never,
+        value: new Pong({ lastPingTimestamp: m.value.timestamp, timestamp: BigInt(Date.now()) }),
       });
       return;
     case 'updateMetadata': {
