@@ -310,8 +310,12 @@ export async function handleTwirp(
           : new TwirpError('internal', 'internal error');
     if (!(err instanceof TwirpError) && !(err instanceof MediaError))
       log.warn('twirp handler failed', { err: String(err) });
-    res.writeHead(STATUS[e.code], { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ code: e.code, msg: e.message }));
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (!req.complete) headers.connection = 'close'; // body left unread (too large)
+    res.writeHead(STATUS[e.code], headers);
+    res.end(JSON.stringify({ code: e.code, msg: e.message }), () => {
+      if (!req.complete) req.socket.destroy();
+    });
   }
 }
 
@@ -322,8 +326,10 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY) {
+        // stop reading; the error reply goes out with `connection: close`
+        req.removeAllListeners('data');
+        req.pause();
         reject(new TwirpError('malformed', 'request body is larger than 1 MiB'));
-        req.destroy();
         return;
       }
       chunks.push(c);

@@ -256,14 +256,16 @@ export class Participant {
   }
 
   handleTrickle(candidateInit: string, target: SignalTarget): void {
-    let c: CandidateInit;
+    let c: unknown;
     try {
-      c = JSON.parse(candidateInit) as CandidateInit;
+      c = JSON.parse(candidateInit);
     } catch {
       throw new MediaError(400, 'invalid_request', 'trickle candidate is not JSON');
     }
+    if (typeof c !== 'object' || c === null || typeof (c as CandidateInit).candidate !== 'string')
+      throw new MediaError(400, 'invalid_request', 'trickle candidate is not an RTCIceCandidateInit');
     const t = target === SignalTarget.SUBSCRIBER && this.sub ? this.sub : this.pub;
-    t.addCandidate(c);
+    t.addCandidate(c as CandidateInit);
   }
 
   setTrackMuted(trackSid: string, muted: boolean): boolean {
@@ -494,6 +496,7 @@ export class Participant {
     clearTimeout(this.resumeTimer);
     this.disconnectReason = reason;
     this.state = ParticipantInfo_State.DISCONNECTED;
+    this.version++;
     for (const slot of this.slots.values()) this.releaseSlot(slot);
     for (const p of this.published.values()) p.up.paused = true;
     this.pub.close();

@@ -84,7 +84,10 @@ export class Room implements RoomLink {
   /** Adds a participant (after its JoinResponse went out) and tells everyone else. */
   add(p: Participant): void {
     const existing = this.participants.get(p.identity);
-    if (existing) this.remove(existing, DisconnectReason.DUPLICATE_IDENTITY);
+    if (existing) {
+      existing.leave(DisconnectReason.DUPLICATE_IDENTITY);
+      this.remove(existing, DisconnectReason.DUPLICATE_IDENTITY);
+    }
     this.participants.set(p.identity, p);
     this.everJoined = true;
     clearTimeout(this.emptyTimer);

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { DataChannel, PeerConnection, Track } from 'node-datachannel';
 import ndc from 'node-datachannel';
 import { logger } from '../util/log.ts';
-import { rewriteCandidateAddress, rewriteLocal, type SectionPlan } from './sdp.ts';
+import { rewriteCandidateAddress, rewriteLocal, SdpError, type SectionPlan } from './sdp.ts';
 
 const log = logger('transport');
 const NACK_BUFFER_PACKETS = 100;
@@ -71,7 +71,7 @@ export class PeerTransport {
 
   /** Answerer: applies the remote offer and returns our (rewritten) answer. */
   answer(offer: string, plan: (mid: string) => SectionPlan): string {
-    this.pc.setRemoteDescription(this.reachableOnly(offer), 'offer');
+    remote(() => this.pc.setRemoteDescription(this.reachableOnly(offer), 'offer'));
     this.flushCandidates();
     this.pc.setLocalDescription('answer');
     return this.rewrite(plan, true);
@@ -94,7 +94,7 @@ export class PeerTransport {
   }
 
   applyAnswer(answer: string): void {
-    this.pc.setRemoteDescription(this.reachableOnly(answer), 'answer');
+    remote(() => this.pc.setRemoteDescription(this.reachableOnly(answer), 'answer'));
     this.flushCandidates();
   }
 
@@ -178,6 +178,15 @@ export class PeerTransport {
     const pending = this.pendingCandidates;
     this.pendingCandidates = [];
     for (const c of pending) this.addCandidate(c);
+  }
+}
+
+/** Applies a remote description; libdatachannel's refusal is the peer's bad input, typed as such. */
+function remote(apply: () => void): void {
+  try {
+    apply();
+  } catch (err) {
+    throw new SdpError(`remote description refused: ${(err as Error).message}`);
   }
 }
 

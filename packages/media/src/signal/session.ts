@@ -212,7 +212,9 @@ function handle(p: Participant, room: Room, req: SignalRequest): void {
             reason:
               err.status === 403
                 ? RequestResponse_Reason.NOT_ALLOWED
-                : RequestResponse_Reason.UNSUPPORTED_TYPE,
+                : err.code === 'unsupported_type'
+                  ? RequestResponse_Reason.UNSUPPORTED_TYPE
+                  : RequestResponse_Reason.INVALID_REQUEST,
             message: err.message,
             request: { case: 'addTrack', value: m.value },
           }),
