@@ -110,6 +110,8 @@ export class Participant {
   private subOfferId = 0;
   private subAwaitingAnswer = false;
   private negotiationQueued = false;
+  /** An announced slot was freed since the last negotiation. */
+  private slotsReleased = false;
   private closed = false;
 
   constructor(
@@ -314,16 +316,20 @@ export class Participant {
     this.negotiationQueued = true;
     setImmediate(() => {
       if (this.closed || !this.negotiationQueued) return;
+      if (!this.singlePc && this.subAwaitingAnswer) return; // runs again when the answer comes
+      this.negotiationQueued = false;
+      const missing = this.assignSlots();
+      const unannounced = [...this.slots.values()].some((s) => s.assigned && !s.announced);
+      // nothing the client does not know yet (an earlier answer carried it): no renegotiation
+      if (missing === 0 && !unannounced && !this.slotsReleased) return;
+      this.slotsReleased = false;
       if (this.singlePc) {
-        this.negotiationQueued = false;
-        const missing = this.assignSlots();
         // the client is always the offerer on /rtc/v1: ask it for a new offer
         this.send({
           case: 'mediaSectionsRequirement',
           value: new MediaSectionsRequirement({ numAudios: missing }),
         });
-      } else if (!this.subAwaitingAnswer) {
-        this.negotiationQueued = false;
+      } else {
         this.offerSubscriber();
       }
     });
@@ -373,6 +379,7 @@ export class Participant {
   }
 
   private releaseSlot(slot: Slot): void {
+    if (slot.announced) this.slotsReleased = true; // the client must learn the section is idle
     if (slot.down && slot.assigned) this.room.findUpTrack(slot.assigned.trackSid)?.up.remove(slot.down);
     slot.down = undefined;
     slot.assigned = undefined;

@@ -58,6 +58,7 @@ export class PeerTransport {
       this.onCandidate?.({ candidate: c, sdpMid: mid, sdpMLineIndex: 0 });
     });
     this.pc.onTrack((track) => {
+      keepsNoProcessAlive(track);
       this.tracks.set(track.mid(), track);
       this.onTrack?.(track.mid(), track);
     });
@@ -83,6 +84,7 @@ export class PeerTransport {
     audio.addOpusCodec(payloadType);
     audio.parseSdpLine(`a=rtcp-fb:${payloadType} nack`);
     const track = this.pc.addTrack(audio);
+    keepsNoProcessAlive(track);
     this.tracks.set(mid, track);
     return track;
   }
@@ -144,6 +146,7 @@ export class PeerTransport {
   }
 
   private adoptChannel(dc: DataChannel): void {
+    keepsNoProcessAlive(dc);
     const label = dc.getLabel();
     this.channels.set(label, dc);
     this.onChannel?.(label, dc);
@@ -179,6 +182,14 @@ export class PeerTransport {
     this.pendingCandidates = [];
     for (const c of pending) this.addCandidate(c);
   }
+}
+
+/**
+ * node-datachannel keeps the process alive for a closed Track or DataChannel until its close is
+ * observed; an onClosed handler lets it go at once (a stopped node then exits promptly).
+ */
+function keepsNoProcessAlive(x: { onClosed(cb: () => void): void }): void {
+  x.onClosed(() => {});
 }
 
 /** Applies a remote description; libdatachannel's refusal is the peer's bad input, typed as such. */

@@ -15,7 +15,7 @@ import {
 import { setLogLevel } from '@sotto/media';
 import { SignJWT } from 'jose';
 import { AccessToken } from 'livekit-server-sdk';
-import { API_KEY, API_SECRET, exitWhenDone, startTestNode, type TestNode } from '../support/node.ts';
+import { API_KEY, API_SECRET, startTestNode, type TestNode } from '../support/node.ts';
 import { expectRefused, joinRoom, rtcUrl, rtcV1Url, SignalConn } from './signal-client.ts';
 
 setLogLevel('warn');
@@ -117,7 +117,6 @@ describe('signal authentication and the join handshake', { timeout: 30_000 }, ()
   after(async () => {
     await Promise.all(conns.map((c) => c.shutdown()));
     await t?.stop();
-    exitWhenDone();
   });
 
   describe('the upgrade is refused with a status and a JSON reason, and no socket', () => {

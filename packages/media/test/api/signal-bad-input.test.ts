@@ -27,7 +27,7 @@ import {
   WrappedJoinRequest_Compression,
 } from '@livekit/protocol';
 import { setLogLevel } from '@sotto/media';
-import { exitWhenDone, startTestNode, type TestNode } from '../support/node.ts';
+import { startTestNode, type TestNode } from '../support/node.ts';
 import { expectRefused, joinRoom, type Request, rtcV1Url, SignalConn, sleep } from './signal-client.ts';
 
 setLogLevel('error');
@@ -73,7 +73,6 @@ describe('bad input on the signal socket and the media port', { timeout: 30_000 
   after(async () => {
     await Promise.all(conns.map((c) => c.shutdown()));
     await t?.stop();
-    exitWhenDone();
   });
 
   describe('malformed frames close only the sender', () => {

@@ -16,7 +16,7 @@ import {
 } from '@livekit/protocol';
 import { setLogLevel } from '@sotto/media';
 import { RoomServiceClient, TwirpError } from 'livekit-server-sdk';
-import { API_KEY, API_SECRET, exitWhenDone, startTestNode, type TestNode } from '../support/node.ts';
+import { API_KEY, API_SECRET, startTestNode, type TestNode } from '../support/node.ts';
 import { joinRoom, rtcUrl, SignalConn } from './signal-client.ts';
 
 setLogLevel('warn');
@@ -96,7 +96,6 @@ describe('RoomService over Twirp', { timeout: 30_000 }, () => {
   after(async () => {
     await Promise.all(conns.map((c) => c.shutdown()));
     await t?.stop();
-    exitWhenDone();
   });
 
   describe('a room from creation to deletion', () => {

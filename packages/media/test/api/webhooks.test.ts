@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { DisconnectReason, LeaveRequest } from '@livekit/protocol';
 import { type MediaNodeConfig, setLogLevel } from '@sotto/media';
 import { RoomServiceClient, type WebhookEvent, WebhookReceiver } from 'livekit-server-sdk';
-import { API_KEY, API_SECRET, exitWhenDone, startTestNode, type TestNode } from '../support/node.ts';
+import { API_KEY, API_SECRET, startTestNode, type TestNode } from '../support/node.ts';
 import { eventually, joinRoom, rtcUrl, SignalConn } from './signal-client.ts';
 
 setLogLevel('error');
@@ -119,7 +119,6 @@ describe('webhooks', { timeout: 30_000 }, () => {
     // receivers first: a node's stop() waits (bounded) for deliveries still in flight
     await Promise.all(receivers.map((r) => r.close()));
     await Promise.all(nodes.map((n) => n.stop()));
-    exitWhenDone();
   });
 
   describe('the room and participant lifecycle', () => {

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DataPacket, UserPacket } from '@livekit/protocol';
 import { type MediaNode, setLogLevel, signToken, startMediaNode } from '@sotto/media';
-import ndc from 'node-datachannel';
 import { Bot } from './bot.ts';
 import { freeUdpPort } from './ports.ts';
 import { parseRtp, type RtpHeader, SAMPLES_PER_FRAME } from './rtp.ts';
@@ -58,8 +57,6 @@ describe('a bot joins a media node like livekit-client', { timeout: 30_000 }, ()
   after(async () => {
     for (const bot of [publisher, alice, bob]) bot?.close();
     await node?.stop();
-    // the node's own tracks and channels would hold the event loop open until collected
-    ndc.cleanup();
   });
 
   it('keeps a roster of the others from join and update messages', async () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RoomServiceClient } from 'livekit-server-sdk';
-import { API_KEY, API_SECRET, exitWhenDone, startTestNode, type TestNode } from '../support/node.ts';
+import { API_KEY, API_SECRET, startTestNode, type TestNode } from '../support/node.ts';
 import { type Harness, launchBrowser, type Participant } from './harness.js';
 
 const TONE_TIMEOUT = 20_000;
@@ -24,7 +24,6 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
   after(async () => {
     await h?.close();
     await tn?.stop();
-    exitWhenDone();
   });
 
   async function join(room: string, identity: string, toneHz: number, singlePeerConnection = true) {

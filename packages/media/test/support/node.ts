@@ -57,13 +57,3 @@ export async function startTestNode(cfg: Partial<MediaNodeConfig> = {}): Promise
     stop: () => node.stop(),
   };
 }
-
-/**
- * Lets the test process exit once its tests are done. Closed node-datachannel peer connections
- * keep the event loop alive for a minute or more (native threads), and `ndc.cleanup()` can crash
- * while connections closed moments earlier are still being torn down. So: a short grace period,
- * then exit with the code node:test has set (failures stay failures).
- */
-export function exitWhenDone(graceMs = 2000): void {
-  setTimeout(() => process.exit(), graceMs).unref();
-}

@@ -1,0 +1,243 @@
+/**
+ * Fan-out benchmark: one publisher sending 50 packets/s to N WebRTC listeners through a Sotto
+ * media node, each in its own process (node, listeners, and this one holding the publisher).
+ *
+ *   npm run bench:fanout -- --listeners 1000 [--seconds 20] [--concurrency 20] [--idle-seconds 5]
+ *                           [--join-timeout 180]
+ *
+ * Prints a table, then exactly one JSON line with the figures.
+ */
+import { parseArgs } from 'node:util';
+import { signToken } from '@sotto/media';
+import { Bot } from '../packages/media/test/bot/bot.ts';
+import { deferred, sleep } from '../packages/media/test/bot/wait.ts';
+import { ListenerProcess, ServerProcess } from './fanout-children.ts';
+import { PACKETS_PER_SECOND, quantile, ROOM, timedPayload } from './fanout-shared.ts';
+
+const FRAME_MS = 1000 / PACKETS_PER_SECOND;
+/** After the last packet: time for it to reach every listener before CPU is read. */
+const DRAIN_MS = 250;
+/** After the joins, before memory is read. */
+const SETTLE_MS = 1000;
+
+interface Options {
+  listeners: number;
+  seconds: number;
+  concurrency: number;
+  idleSeconds: number;
+  joinTimeoutMs: number;
+}
+
+function readOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      listeners: { type: 'string', default: '100' },
+      seconds: { type: 'string', default: '20' },
+      concurrency: { type: 'string', default: '20' },
+      'idle-seconds': { type: 'string', default: '5' },
+      'join-timeout': { type: 'string', default: '180' },
+    },
+  });
+  const int = (name: keyof typeof values, min: number, max: number) => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`--${name} must be an integer ${min}-${max}`);
+    return n;
+  };
+  return {
+    listeners: int('listeners', 1, 10_000),
+    seconds: int('seconds', 1, 600),
+    concurrency: int('concurrency', 1, 200),
+    idleSeconds: int('idle-seconds', 1, 60),
+    joinTimeoutMs: int('join-timeout', 5, 3600) * 1000,
+  };
+}
+
+/** The publisher bot sending a timed packet every 20 ms, on a drift-free schedule. */
+class Publisher {
+  /** Counter of the next packet (carried in its payload). */
+  seq = 0;
+  private stopped = false;
+
+  constructor(readonly bot: Bot) {}
+
+  /** Sends for `frames` frame times or until `stop()`; resolves with how many packets went out. */
+  stream(frames: number): Promise<number> {
+    this.stopped = false;
+    const done = deferred<number>();
+    const start = performance.now();
+    let frame = 0;
+    let sent = 0;
+    const tick = () => {
+      if (this.stopped || frame >= frames) {
+        done.resolve(sent);
+        return;
+      }
+      if (this.bot.sendRtp(timedPayload(this.seq))) {
+        this.seq++;
+        sent++;
+      }
+      frame++;
+      setTimeout(tick, Math.max(0, start + frame * FRAME_MS - performance.now()));
+    };
+    tick();
+    return done.promise;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}
+
+interface Figures {
+  joined: number;
+  silent: number;
+  failures: Record<string, number>;
+  sent: number;
+  usPerPacket: number;
+  idleUsPerPacket: number;
+  usAboveIdle: number;
+  latencyP50: number;
+  latencyP99: number;
+  mbPerListener: number;
+  rssGrowthMb: number;
+  joinP50: number;
+  joinP99: number;
+  loss: number;
+}
+
+async function run(opts: Options, server: ServerProcess, listeners: ListenerProcess): Promise<Figures> {
+  const token = await signToken('devkey', 'secret', {
+    identity: 'publisher',
+    video: { roomJoin: true, room: ROOM, canPublish: true, canSubscribe: false },
+  });
+  const publisher = new Publisher(await Bot.join(server.url, token, { publish: true }));
+  const rssBefore = server.rssBytes();
+
+  // joins, with the publisher speaking so that each join ends with a first packet heard
+  const warmup = publisher.stream(Math.ceil(opts.joinTimeoutMs / FRAME_MS) + 1000);
+  const joined = await listeners.request(
+    {
+      type: 'join',
+      url: server.url,
+      count: opts.listeners,
+      concurrency: opts.concurrency,
+      timeoutMs: opts.joinTimeoutMs,
+    },
+    'joined',
+    opts.joinTimeoutMs + 30_000,
+  );
+  publisher.stop();
+  await warmup;
+  const n = joined.joinMs.length;
+  if (n === 0) throw new Error(`no listener heard the publisher: ${JSON.stringify(joined.failures)}`);
+  await sleep(SETTLE_MS);
+  const rssGrowth = server.rssBytes() - rssBefore;
+
+  // idle: everyone connected, nobody speaking
+  const idle0 = server.cpuMicros();
+  await sleep(opts.idleSeconds * 1000);
+  const idleUsPerSecond = (server.cpuMicros() - idle0) / opts.idleSeconds;
+
+  // measured: the publisher speaks for the given seconds
+  const fromSeq = publisher.seq;
+  await listeners.request({ type: 'measure', fromSeq }, 'measuring', 5_000);
+  const cpu0 = server.cpuMicros();
+  const t0 = performance.now();
+  const sent = await publisher.stream(opts.seconds * PACKETS_PER_SECOND);
+  await sleep(DRAIN_MS);
+  const cpuUs = server.cpuMicros() - cpu0;
+  const windowSeconds = (performance.now() - t0) / 1000;
+  const report = await listeners.request({ type: 'report', toSeq: fromSeq + sent - 1 }, 'report', 30_000);
+  publisher.bot.close();
+
+  const forwarded = sent * n;
+  return {
+    joined: n,
+    silent: joined.silent,
+    failures: joined.failures,
+    sent,
+    usPerPacket: cpuUs / forwarded,
+    idleUsPerPacket: (idleUsPerSecond * windowSeconds) / forwarded,
+    usAboveIdle: (cpuUs - idleUsPerSecond * windowSeconds) / forwarded,
+    latencyP50: report.latencyP50,
+    latencyP99: report.latencyP99,
+    mbPerListener: rssGrowth / 2 ** 20 / n,
+    rssGrowthMb: rssGrowth / 2 ** 20,
+    joinP50: quantile(joined.joinMs, 0.5),
+    joinP99: quantile(joined.joinMs, 0.99),
+    loss: 1 - report.received / (sent * opts.listeners),
+  };
+}
+
+function printTable(opts: Options, f: Figures, serverLogLines: number): void {
+  const ms = (v: number) => `${v.toFixed(1)} ms`;
+  const failed = Object.entries(f.failures).map(([why, count]) => `${count}× ${why}`);
+  const rows: [string, string][] = [
+    ['listeners heard the publisher', `${f.joined} of ${opts.listeners}`],
+    ...(f.silent > 0 ? [['joined but silent', `${f.silent}`] as [string, string]] : []),
+    ...failed.map((why) => ['join failed', why] as [string, string]),
+    ['join → first packet p50 / p99', `${ms(f.joinP50)} / ${ms(f.joinP99)}`],
+    ['packets sent (measured)', `${f.sent} in ${opts.seconds} s`],
+    ['server CPU per forwarded packet', `${f.usPerPacket.toFixed(2)} µs`],
+    ['  of which idle / above idle', `${f.idleUsPerPacket.toFixed(2)} µs / ${f.usAboveIdle.toFixed(2)} µs`],
+    ['added latency p50 / p99', `${ms(f.latencyP50)} / ${ms(f.latencyP99)}`],
+    ['server memory per listener', `${f.mbPerListener.toFixed(3)} MB (RSS +${f.rssGrowthMb.toFixed(1)} MB)`],
+    ['loss', `${(f.loss * 100).toFixed(3)} %`],
+  ];
+  if (serverLogLines > 0) rows.push(['server log lines not shown', `${serverLogLines}`]);
+  console.log(
+    `\nSotto fan-out: 1 publisher at ${PACKETS_PER_SECOND} packets/s → ${opts.listeners} listeners`,
+  );
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(34)} ${v}`);
+}
+
+async function main(): Promise<void> {
+  const opts = readOptions();
+  const children: { kill(): void }[] = [];
+  process.on('exit', () => {
+    for (const c of children) c.kill();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+  const budgetMs = opts.joinTimeoutMs + (opts.idleSeconds + opts.seconds) * 1000 + 120_000;
+  setTimeout(() => {
+    console.error(`fanout: gave up after ${budgetMs / 1000} s`);
+    process.exit(1);
+  }, budgetMs).unref();
+  const fail = (why: string) => {
+    console.error(`fanout: ${why}`);
+    process.exit(1);
+  };
+
+  const server = await ServerProcess.start();
+  children.push(server);
+  server.onExit = (err) => fail(err.message);
+  const listeners = new ListenerProcess();
+  children.push(listeners);
+  listeners.onExit(fail);
+  await listeners.ready(30_000);
+
+  const f = await run(opts, server, listeners);
+  printTable(opts, f, server.unechoedLogLines);
+  const round = (v: number, digits: number) => Number(v.toFixed(digits));
+  console.log(
+    JSON.stringify({
+      listeners: opts.listeners,
+      us_per_packet: round(f.usPerPacket, 3),
+      latency_p50_ms: round(f.latencyP50, 2),
+      latency_p99_ms: round(f.latencyP99, 2),
+      mb_per_listener: round(f.mbPerListener, 4),
+      join_p50_ms: round(f.joinP50, 1),
+      join_p99_ms: round(f.joinP99, 1),
+      loss: round(f.loss, 5),
+    }),
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`fanout: ${err.message}`);
+    process.exit(1);
+  },
+);
