@@ -31,6 +31,8 @@ export class ServerProcess {
     const child = spawn(
       process.execPath,
       [
+        // e.g. SOTTO_BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the node
+        ...(process.env.SOTTO_BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
         '--import',
         'tsx',
         CLI,

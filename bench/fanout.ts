@@ -135,6 +135,7 @@ async function run(opts: Options, server: ServerProcess, listeners: ListenerProc
   const rssGrowth = server.rssBytes() - rssBefore;
 
   // idle: everyone connected, nobody speaking
+  console.error(`fanout: ${n} joined; idle for ${opts.idleSeconds} s`);
   const idle0 = server.cpuMicros();
   await sleep(opts.idleSeconds * 1000);
   const idleUsPerSecond = (server.cpuMicros() - idle0) / opts.idleSeconds;
@@ -142,6 +143,7 @@ async function run(opts: Options, server: ServerProcess, listeners: ListenerProc
   // measured: the publisher speaks for the given seconds
   const fromSeq = publisher.seq;
   await listeners.request({ type: 'measure', fromSeq }, 'measuring', 5_000);
+  console.error(`fanout: measuring for ${opts.seconds} s`);
   const cpu0 = server.cpuMicros();
   const t0 = performance.now();
   const sent = await publisher.stream(opts.seconds * PACKETS_PER_SECOND);

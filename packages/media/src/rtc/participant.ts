@@ -53,6 +53,8 @@ export type SignalMessage = NonNullable<SignalResponse['message']>;
 
 export interface SignalSink {
   send(msg: SignalMessage): void;
+  /** An already-encoded SignalResponse (one encoding shared by many recipients). */
+  sendEncoded(bytes: Uint8Array): void;
   close(code: number, reason: string): void;
 }
 
@@ -176,6 +178,10 @@ export class Participant {
 
   send(msg: SignalMessage): void {
     this.signal?.send(msg);
+  }
+
+  sendEncoded(bytes: Uint8Array): void {
+    this.signal?.sendEncoded(bytes);
   }
 
   // ---- signal requests -------------------------------------------------------------------

@@ -10,6 +10,7 @@ import {
   ParticipantUpdate,
   Room as RoomInfo,
   RoomUpdate,
+  SignalResponse,
   SpeakerInfo,
   SpeakersChanged,
   type TrackInfo,
@@ -17,7 +18,7 @@ import {
 import type { UpTrack } from '../sfu/forwarder.ts';
 import { newId } from '../util/ids.ts';
 import { logger } from '../util/log.ts';
-import type { Participant, RoomLink } from './participant.ts';
+import type { Participant, RoomLink, SignalMessage } from './participant.ts';
 
 const log = logger('room');
 
@@ -39,6 +40,11 @@ export interface RoomOptions {
 /** Linear mean amplitude above which a track counts as speaking (≈ -46 dBov). */
 const SPEAKING_LEVEL = 0.005;
 const SPEAKER_TICK_MS = 300;
+const UPDATE_BATCH_MS = 50;
+
+function encode(message: SignalMessage): Uint8Array {
+  return new SignalResponse({ message }).toBinary();
+}
 
 export class Room implements RoomLink {
   readonly sid = newId('RM_');
@@ -47,6 +53,8 @@ export class Room implements RoomLink {
   metadata: string;
   private speakers = new Map<string, number>(); // participant sid → level
   private speakerTimer?: NodeJS.Timeout;
+  private readonly dirty = new Map<string, Participant>(); // participant sid → changed since last batch
+  private updateTimer?: NodeJS.Timeout;
   private emptyTimer?: NodeJS.Timeout;
   private everJoined = false;
   closed = false;
@@ -131,6 +139,7 @@ export class Room implements RoomLink {
     }
     clearTimeout(this.emptyTimer);
     clearInterval(this.speakerTimer);
+    clearTimeout(this.updateTimer);
   }
 
   byIdentity(identity: string): Participant | undefined {
@@ -149,9 +158,8 @@ export class Room implements RoomLink {
 
   setMetadata(metadata: string): void {
     this.metadata = metadata;
-    const info = this.toInfo();
-    for (const p of this.participants.values())
-      p.send({ case: 'roomUpdate', value: new RoomUpdate({ room: info }) });
+    const bytes = encode({ case: 'roomUpdate', value: new RoomUpdate({ room: this.toInfo() }) });
+    for (const p of this.participants.values()) p.sendEncoded(bytes);
   }
 
   // ---- RoomLink: what participants report ----------------------------------------------
@@ -217,11 +225,27 @@ export class Room implements RoomLink {
 
   // ---- internals ----------------------------------------------------------------------------
 
+  /**
+   * Participant changes go out in batches: every UPDATE_BATCH_MS, one `update` carrying every
+   * participant that changed, encoded once for the whole room. A join storm of N listeners then
+   * costs O(N) messages per batch instead of O(N²). Hidden participants only hear about themselves.
+   */
   private broadcastInfo(p: Participant): void {
-    const info = p.toInfo();
-    for (const other of this.participants.values()) {
-      if (p.hidden && other !== p) continue;
-      other.send({ case: 'update', value: new ParticipantUpdate({ participants: [info] }) });
+    this.dirty.set(p.sid, p);
+    this.updateTimer ??= setTimeout(() => this.flushUpdates(), UPDATE_BATCH_MS);
+  }
+
+  private flushUpdates(): void {
+    this.updateTimer = undefined;
+    const changed = [...this.dirty.values()];
+    this.dirty.clear();
+    const visible = changed.filter((p) => !p.hidden).map((p) => p.toInfo());
+    if (visible.length > 0) {
+      const bytes = encode({ case: 'update', value: new ParticipantUpdate({ participants: visible }) });
+      for (const p of this.participants.values()) p.sendEncoded(bytes);
+    }
+    for (const p of changed) {
+      if (p.hidden) p.send({ case: 'update', value: new ParticipantUpdate({ participants: [p.toInfo()] }) });
     }
   }
 
@@ -249,9 +273,8 @@ export class Room implements RoomLink {
     this.speakers = now;
     if (changed.length === 0) return;
     changed.sort((a, b) => b.level - a.level);
-    for (const p of this.participants.values()) {
-      p.send({ case: 'speakersChanged', value: new SpeakersChanged({ speakers: changed }) });
-    }
+    const bytes = encode({ case: 'speakersChanged', value: new SpeakersChanged({ speakers: changed }) });
+    for (const p of this.participants.values()) p.sendEncoded(bytes);
   }
 
   private armEmptyTimer(seconds: number): void {

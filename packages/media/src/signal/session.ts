@@ -61,6 +61,9 @@ export function runSession(ws: WebSocket, host: SignalHost, claims: TokenClaims,
       if (ws.readyState !== ws.OPEN) return;
       ws.send(new SignalResponse({ message: msg }).toBinary());
     },
+    sendEncoded(bytes: Uint8Array) {
+      if (ws.readyState === ws.OPEN) ws.send(bytes);
+    },
     close(code: number, reason: string) {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
     },
