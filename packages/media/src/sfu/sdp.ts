@@ -109,6 +109,24 @@ export function iceUfrag(parsed: ParsedSdp): string | undefined {
   return undefined;
 }
 
+export interface IceCredentials {
+  ufrag: string;
+  pwd: string;
+}
+
+export function iceCredentials(sdp: string): IceCredentials | undefined {
+  const ufrag = /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1];
+  const pwd = /^a=ice-pwd:(\S+)/m.exec(sdp)?.[1];
+  return ufrag && pwd ? { ufrag, pwd } : undefined;
+}
+
+/** Replaces every ice-ufrag/ice-pwd line (session and media level) with the given ones. */
+export function withIceCredentials(sdp: string, creds: IceCredentials): string {
+  return sdp
+    .replace(/^a=ice-ufrag:\S+/gm, `a=ice-ufrag:${creds.ufrag}`)
+    .replace(/^a=ice-pwd:\S+/gm, `a=ice-pwd:${creds.pwd}`);
+}
+
 /** What one of our local media sections should say to the remote peer. */
 export type SectionPlan =
   | { role: 'receive' } // the remote peer publishes into it

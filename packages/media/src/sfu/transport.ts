@@ -8,7 +8,15 @@ import { isIP } from 'node:net';
 import type { DataChannel, PeerConnection, Track } from 'node-datachannel';
 import ndc from 'node-datachannel';
 import { logger } from '../util/log.ts';
-import { rewriteCandidateAddress, rewriteLocal, SdpError, type SectionPlan } from './sdp.ts';
+import {
+  type IceCredentials,
+  iceCredentials,
+  rewriteCandidateAddress,
+  rewriteLocal,
+  SdpError,
+  type SectionPlan,
+  withIceCredentials,
+} from './sdp.ts';
 
 const log = logger('transport');
 const NACK_BUFFER_PACKETS = 100;
@@ -36,6 +44,8 @@ export class PeerTransport {
   onChannel?: (label: string, dc: DataChannel) => void;
   onState?: (state: string) => void;
   private pendingCandidates: CandidateInit[] = [];
+  private remoteIce?: IceCredentials;
+  private lastOfferedUfrag?: string;
   private closed = false;
 
   constructor(
@@ -72,7 +82,7 @@ export class PeerTransport {
 
   /** Answerer: applies the remote offer and returns our (rewritten) answer. */
   answer(offer: string, plan: (mid: string) => SectionPlan): string {
-    remote(() => this.pc.setRemoteDescription(this.reachableOnly(offer), 'offer'));
+    remote(() => this.pc.setRemoteDescription(this.reachableOnly(this.keepIceSession(offer)), 'offer'));
     this.flushCandidates();
     this.pc.setLocalDescription('answer');
     return this.rewrite(plan, true);
@@ -160,11 +170,32 @@ export class PeerTransport {
   }
 
   /**
+   * libdatachannel cannot restart ICE, and livekit-client restarts ICE on every resume. We keep
+   * the established session instead: the offer is applied with the credentials we already hold,
+   * and our answer repeats ours. The browser keeps using its working candidate pair (its new-
+   * generation checks go unanswered), and — what matters — signaling returns to stable, so later
+   * negotiations (publishing, new subscriptions) work after a resume.
+   */
+  private keepIceSession(offer: string): string {
+    const creds = iceCredentials(offer);
+    if (!creds) return offer;
+    if (!this.remoteIce) this.remoteIce = creds;
+    if (creds.ufrag === this.remoteIce.ufrag) return offer;
+    if (creds.ufrag !== this.lastOfferedUfrag) log.debug('ICE restart offered; keeping the established session');
+    this.lastOfferedUfrag = creds.ufrag;
+    return withIceCredentials(offer, this.remoteIce);
+  }
+
+  /**
    * Candidates we could never use are ignored rather than probed: another address family than
    * the one we are bound to, and — for a node bound to loopback — anything but loopback.
    */
   private reachable(candidate: string): boolean {
-    const addr = candidate.split(' ')[4] ?? '';
+    const parts = candidate.split(' ');
+    const addr = parts[4] ?? '';
+    // a candidate of another ICE generation (a restart we did not take) is of no use
+    const ufrag = parts.indexOf('ufrag');
+    if (ufrag > 0 && this.remoteIce && parts[ufrag + 1] !== this.remoteIce.ufrag) return false;
     const bind = this.cfg.bindAddress;
     if (isIP(bind) !== 0 && isIP(addr) !== 0 && isIP(bind) !== isIP(addr)) return false;
     return !isLoopback(bind) || isLoopback(addr);

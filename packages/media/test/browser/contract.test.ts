@@ -146,24 +146,32 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
     const trackSid = await speaker.publishMic();
     await hears(listener, 440, 'speaker');
 
+    let mark = await speaker.eventCount();
     await rooms.updateParticipant(room, 'speaker', {
       permission: { canPublish: false, canSubscribe: true, canPublishData: true },
     });
-    await speaker.waitFor('participantPermissionsChanged', {
-      permissions: { canPublish: false, canSubscribe: true, canPublishData: true, hidden: false },
-    });
+    await speaker.waitFor(
+      'participantPermissionsChanged',
+      { permissions: { canPublish: false, canSubscribe: true, canPublishData: true, hidden: false } },
+      10_000,
+      mark,
+    );
     await listener.waitFor('trackUnpublished', { identity: 'speaker', trackSid });
     const loudest = await listener.detectSilence(1500, { fromIdentity: 'speaker' });
     assert.ok(loudest < -60, `audio still flows after canPublish was revoked (${loudest} dBFS)`);
     const info = await rooms.getParticipant(room, 'speaker');
     assert.equal(info.tracks.length, 0, 'the track is still listed as published');
 
+    mark = await speaker.eventCount();
     await rooms.updateParticipant(room, 'speaker', {
       permission: { canPublish: true, canSubscribe: true, canPublishData: true },
     });
-    await speaker.waitFor('participantPermissionsChanged', {
-      permissions: { canPublish: true, canSubscribe: true, canPublishData: true, hidden: false },
-    });
+    await speaker.waitFor(
+      'participantPermissionsChanged',
+      { permissions: { canPublish: true, canSubscribe: true, canPublishData: true, hidden: false } },
+      10_000,
+      mark,
+    );
     await speaker.waitFor('localTrackUnpublished', { trackSid });
     await speaker.publishMic();
     await hears(listener, 440, 'speaker');
@@ -185,6 +193,9 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
     await hears(listener, 440, 'speaker');
     const afterDrop = (await rooms.listParticipants(room)).map((p) => `${p.identity}/${p.sid}`).sort();
     assert.deepEqual(afterDrop, before, 'participants were replaced instead of resumed');
+    // negotiation still works after the resume: the listener publishes and is heard
+    await listener.publishMic();
+    await hears(speaker, 660, 'listener');
     await closeAll();
   });
 

@@ -203,15 +203,25 @@ export class Participant {
   }
 
   /** Resolves with the first recorded event (past or future) of `kind` whose fields equal `match`'s. */
+  /** How many events have been recorded so far (a `since` mark for waitFor). */
+  async eventCount(): Promise<number> {
+    return (await this.events()).length;
+  }
+
+  /**
+   * Waits for a recorded event of `kind` matching `match`. Past events count too, unless `since`
+   * (an index from `eventCount()`) says to look only at events recorded after that point.
+   */
   async waitFor(
     kind: string,
     match: Partial<RecordedEvent> = {},
     timeoutMs = 10_000,
+    since = 0,
   ): Promise<RecordedEvent> {
     const deadline = Date.now() + timeoutMs;
     const wanted = Object.entries(match) as [keyof RecordedEvent, unknown][];
     for (;;) {
-      const events = await this.events();
+      const events = (await this.events()).slice(since);
       const hit = events.find((e) => e.kind === kind && wanted.every(([k, v]) => isDeepStrictEqual(e[k], v)));
       if (hit) return hit;
       if (Date.now() >= deadline) {
