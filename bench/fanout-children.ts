@@ -1,12 +1,12 @@
 /**
  * The fan-out benchmark's child processes: the media node under test (with what /proc says about
- * its CPU and memory) and the process holding the listeners.
+ * its CPU and memory) and the processes holding the listeners.
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freeTcpPort, freeUdpPort } from '../packages/media/test/bot/ports.ts';
 import { deferred, withTimeout } from '../packages/media/test/bot/wait.ts';
+import { freeTcpPort, freeUdpPort } from '../packages/media/test/support/ports.ts';
 import type { FromListeners, ToListeners } from './fanout-shared.ts';
 
 const CLI = fileURLToPath(new URL('../packages/cli/src/main.ts', import.meta.url));
@@ -107,13 +107,14 @@ export class ServerProcess {
   }
 }
 
-/** The listener process (fanout-listeners.ts), spoken to by request and reply over IPC. */
+/** A listener process (fanout-listeners.ts), spoken to by request and reply over IPC. */
 export class ListenerProcess {
   private readonly child: ChildProcess;
   private readonly replies: ((msg: FromListeners) => void)[] = [];
   private readonly started = deferred<void>();
 
-  constructor() {
+  /** `index` tells the processes apart in messages (and names their listeners). */
+  constructor(readonly index: number) {
     const entry = fileURLToPath(new URL('./fanout-listeners.ts', import.meta.url));
     this.child = fork(entry, [], {
       execArgv: ['--import', 'tsx'],
@@ -127,11 +128,13 @@ export class ListenerProcess {
 
   /** Resolves once the process listens for requests. */
   ready(timeoutMs: number): Promise<void> {
-    return withTimeout(this.started.promise, timeoutMs, 'the listener process to start');
+    return withTimeout(this.started.promise, timeoutMs, `listener process ${this.index} to start`);
   }
 
   onExit(cb: (why: string) => void): void {
-    this.child.once('exit', (code, signal) => cb(`the listener process exited (${code ?? signal})`));
+    this.child.once('exit', (code, signal) =>
+      cb(`listener process ${this.index} exited (${code ?? signal})`),
+    );
   }
 
   async request<T extends FromListeners['type']>(
@@ -146,7 +149,11 @@ export class ListenerProcess {
     this.replies.push(reply);
     this.child.send(msg);
     try {
-      return await withTimeout(got.promise, timeoutMs, `listeners to answer "${msg.type}"`);
+      return await withTimeout(
+        got.promise,
+        timeoutMs,
+        `listener process ${this.index} to answer "${msg.type}"`,
+      );
     } finally {
       this.replies.splice(this.replies.indexOf(reply), 1);
     }

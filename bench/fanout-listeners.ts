@@ -1,44 +1,65 @@
 /**
- * The listener side of the fan-out benchmark, in its own process (forked by fanout.ts): joins N
- * WebRTC listeners a few at a time, then counts what they receive and how late it arrives.
+ * The listener side of the fan-out benchmark, in its own process (forked by fanout.ts, possibly
+ * several times): joins its share of the listeners a few at a time, then counts what they receive
+ * and how late it arrives, into a histogram the main process merges with the other processes'.
  */
 import { signToken } from '@sotto/media';
 import { Bot } from '../packages/media/test/bot/bot.ts';
-import { parseRtp } from '../packages/media/test/bot/rtp.ts';
 import { sleep } from '../packages/media/test/bot/wait.ts';
 import {
   type FromListeners,
-  quantile,
+  LatencyHistogram,
   ROOM,
-  readTimedPayload,
+  SENT_AT_OFFSET,
+  SEQ_OFFSET,
   type ToListeners,
   wallNow,
 } from './fanout-shared.ts';
 
+const RTP_HEADER = 12;
+/** The timed payload's fields end here (from the payload's start). */
+const TIMED_BYTES = SEQ_OFFSET + 4;
+
 const bots: Bot[] = [];
-/** Counted packets are those with a payload counter ≥ this (set by `measure`). */
+/** Counted packets are those with a payload counter in fromSeq…toSeq (set by `measure`, `report`). */
 let fromSeq = Number.POSITIVE_INFINITY;
-const latencies: number[] = [];
-const seqs: number[] = [];
+let toSeq = Number.POSITIVE_INFINITY;
+const latency = new LatencyHistogram();
 
 function send(msg: FromListeners): void {
   process.send?.(msg);
 }
 
+/**
+ * Runs for every packet every listener receives, so it allocates nothing: it finds the payload
+ * past the RTP header (CSRCs, extension) and reads the send time and counter straight from it.
+ */
 function record(rtp: Buffer): void {
-  const { sentAt, seq } = readTimedPayload(parseRtp(rtp).payload);
-  if (seq < fromSeq) return;
-  latencies.push(wallNow() - sentAt);
-  seqs.push(seq);
+  const b0 = rtp[0];
+  let offset = RTP_HEADER + (b0 & 0x0f) * 4;
+  if (b0 & 0x10) {
+    if (rtp.length < offset + 4) return;
+    offset += 4 + rtp.readUInt16BE(offset + 2) * 4;
+  }
+  if (rtp.length < offset + TIMED_BYTES) return;
+  const seq = rtp.readUInt32LE(offset + SEQ_OFFSET);
+  if (seq < fromSeq || seq > toSeq) return;
+  latency.add(wallNow() - rtp.readDoubleLE(offset + SENT_AT_OFFSET));
 }
 
-async function joinAll(url: string, count: number, concurrency: number, timeoutMs: number): Promise<void> {
+async function joinAll(
+  url: string,
+  proc: number,
+  count: number,
+  concurrency: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   const failures: Record<string, number> = {};
   let next = 0;
   const worker = async () => {
     while (next < count && performance.now() < deadline) {
-      const identity = `listener-${next++}`;
+      const identity = `listener-${proc}-${next++}`;
       const token = await signToken('devkey', 'secret', {
         identity,
         video: { roomJoin: true, room: ROOM, canSubscribe: true, canPublish: false, canPublishData: false },
@@ -66,20 +87,10 @@ async function joinAll(url: string, count: number, concurrency: number, timeoutM
   });
 }
 
-function report(toSeq: number): void {
-  const counted = latencies.filter((_, i) => seqs[i] <= toSeq);
-  send({
-    type: 'report',
-    received: counted.length,
-    latencyP50: quantile(counted, 0.5),
-    latencyP99: quantile(counted, 0.99),
-  });
-}
-
 process.on('message', (msg: ToListeners) => {
   switch (msg.type) {
     case 'join':
-      joinAll(msg.url, msg.count, msg.concurrency, msg.timeoutMs).catch((err) => {
+      joinAll(msg.url, msg.proc, msg.count, msg.concurrency, msg.timeoutMs).catch((err) => {
         console.error('listeners: join failed', err);
         process.exit(1);
       });
@@ -89,7 +100,10 @@ process.on('message', (msg: ToListeners) => {
       send({ type: 'measuring' });
       return;
     case 'report':
-      report(msg.toSeq);
+      // the publisher sends nothing past toSeq before asking for the report, so counting stops here
+      // exactly as if every packet had been kept and filtered afterwards
+      toSeq = msg.toSeq;
+      send({ type: 'report', received: latency.count, latency: latency.toData() });
       return;
   }
 });

@@ -1,9 +1,11 @@
 /**
  * Fan-out benchmark: one publisher sending 50 packets/s to N WebRTC listeners through a Sotto
- * media node, each in its own process (node, listeners, and this one holding the publisher).
+ * media node, each in its own process (node, this one holding the publisher, and the listeners
+ * spread over P processes, so that their JS threads, with a callback per packet heard, do not
+ * become the bottleneck being measured).
  *
  *   npm run bench:fanout -- --listeners 1000 [--seconds 20] [--concurrency 20] [--idle-seconds 5]
- *                           [--join-timeout 180]
+ *                           [--join-timeout 180] [--listener-procs 2]
  *
  * Prints a table, then exactly one JSON line with the figures.
  */
@@ -12,7 +14,16 @@ import { signToken } from '@sotto/media';
 import { Bot } from '../packages/media/test/bot/bot.ts';
 import { deferred, sleep } from '../packages/media/test/bot/wait.ts';
 import { ListenerProcess, ServerProcess } from './fanout-children.ts';
-import { PACKETS_PER_SECOND, quantile, ROOM, timedPayload } from './fanout-shared.ts';
+import {
+  type FromListeners,
+  LatencyHistogram,
+  PACKETS_PER_SECOND,
+  quantile,
+  ROOM,
+  share,
+  type ToListeners,
+  timedPayload,
+} from './fanout-shared.ts';
 
 const FRAME_MS = 1000 / PACKETS_PER_SECOND;
 /** After the last packet: time for it to reach every listener before CPU is read. */
@@ -26,6 +37,8 @@ interface Options {
   concurrency: number;
   idleSeconds: number;
   joinTimeoutMs: number;
+  /** Processes holding the listeners (never more than there are listeners). */
+  listenerProcs: number;
 }
 
 function readOptions(): Options {
@@ -36,6 +49,7 @@ function readOptions(): Options {
       concurrency: { type: 'string', default: '20' },
       'idle-seconds': { type: 'string', default: '5' },
       'join-timeout': { type: 'string', default: '180' },
+      'listener-procs': { type: 'string', default: '2' },
     },
   });
   const int = (name: keyof typeof values, min: number, max: number) => {
@@ -44,12 +58,14 @@ function readOptions(): Options {
       throw new Error(`--${name} must be an integer ${min}-${max}`);
     return n;
   };
+  const listeners = int('listeners', 1, 10_000);
   return {
-    listeners: int('listeners', 1, 10_000),
+    listeners,
     seconds: int('seconds', 1, 600),
     concurrency: int('concurrency', 1, 200),
     idleSeconds: int('idle-seconds', 1, 60),
     joinTimeoutMs: int('join-timeout', 5, 3600) * 1000,
+    listenerProcs: Math.min(int('listener-procs', 1, 64), listeners),
   };
 }
 
@@ -106,7 +122,17 @@ interface Figures {
   loss: number;
 }
 
-async function run(opts: Options, server: ServerProcess, listeners: ListenerProcess): Promise<Figures> {
+/** The same request to every listener process; their answers in process order. */
+function requestAll<T extends FromListeners['type']>(
+  procs: ListenerProcess[],
+  msg: (proc: ListenerProcess) => ToListeners,
+  type: T,
+  timeoutMs: number,
+): Promise<Extract<FromListeners, { type: T }>[]> {
+  return Promise.all(procs.map((p) => p.request(msg(p), type, timeoutMs)));
+}
+
+async function run(opts: Options, server: ServerProcess, procs: ListenerProcess[]): Promise<Figures> {
   const token = await signToken('devkey', 'secret', {
     identity: 'publisher',
     video: { roomJoin: true, room: ROOM, canPublish: true, canSubscribe: false },
@@ -116,21 +142,29 @@ async function run(opts: Options, server: ServerProcess, listeners: ListenerProc
 
   // joins, with the publisher speaking so that each join ends with a first packet heard
   const warmup = publisher.stream(Math.ceil(opts.joinTimeoutMs / FRAME_MS) + 1000);
-  const joined = await listeners.request(
-    {
+  // each process joins its share of the listeners with its share of the concurrency (at least 1)
+  const joinedEach = await requestAll(
+    procs,
+    (p) => ({
       type: 'join',
       url: server.url,
-      count: opts.listeners,
-      concurrency: opts.concurrency,
+      proc: p.index,
+      count: share(opts.listeners, procs.length, p.index),
+      concurrency: Math.max(1, share(opts.concurrency, procs.length, p.index)),
       timeoutMs: opts.joinTimeoutMs,
-    },
+    }),
     'joined',
     opts.joinTimeoutMs + 30_000,
   );
   publisher.stop();
   await warmup;
-  const n = joined.joinMs.length;
-  if (n === 0) throw new Error(`no listener heard the publisher: ${JSON.stringify(joined.failures)}`);
+  const joinMs = joinedEach.flatMap((j) => j.joinMs);
+  const silent = joinedEach.reduce((sum, j) => sum + j.silent, 0);
+  const failures: Record<string, number> = {};
+  for (const j of joinedEach)
+    for (const [why, count] of Object.entries(j.failures)) failures[why] = (failures[why] ?? 0) + count;
+  const n = joinMs.length;
+  if (n === 0) throw new Error(`no listener heard the publisher: ${JSON.stringify(failures)}`);
   await sleep(SETTLE_MS);
   const rssGrowth = server.rssBytes() - rssBefore;
 
@@ -142,7 +176,7 @@ async function run(opts: Options, server: ServerProcess, listeners: ListenerProc
 
   // measured: the publisher speaks for the given seconds
   const fromSeq = publisher.seq;
-  await listeners.request({ type: 'measure', fromSeq }, 'measuring', 5_000);
+  await requestAll(procs, () => ({ type: 'measure', fromSeq }), 'measuring', 5_000);
   console.error(`fanout: measuring for ${opts.seconds} s`);
   const cpu0 = server.cpuMicros();
   const t0 = performance.now();
@@ -150,25 +184,33 @@ async function run(opts: Options, server: ServerProcess, listeners: ListenerProc
   await sleep(DRAIN_MS);
   const cpuUs = server.cpuMicros() - cpu0;
   const windowSeconds = (performance.now() - t0) / 1000;
-  const report = await listeners.request({ type: 'report', toSeq: fromSeq + sent - 1 }, 'report', 30_000);
+  const reports = await requestAll(
+    procs,
+    () => ({ type: 'report', toSeq: fromSeq + sent - 1 }),
+    'report',
+    30_000,
+  );
   publisher.bot.close();
+  const latency = new LatencyHistogram();
+  for (const r of reports) latency.merge(r.latency);
+  const received = reports.reduce((sum, r) => sum + r.received, 0);
 
   const forwarded = sent * n;
   return {
     joined: n,
-    silent: joined.silent,
-    failures: joined.failures,
+    silent,
+    failures,
     sent,
     usPerPacket: cpuUs / forwarded,
     idleUsPerPacket: (idleUsPerSecond * windowSeconds) / forwarded,
     usAboveIdle: (cpuUs - idleUsPerSecond * windowSeconds) / forwarded,
-    latencyP50: report.latencyP50,
-    latencyP99: report.latencyP99,
+    latencyP50: latency.quantile(0.5),
+    latencyP99: latency.quantile(0.99),
     mbPerListener: rssGrowth / 2 ** 20 / n,
     rssGrowthMb: rssGrowth / 2 ** 20,
-    joinP50: quantile(joined.joinMs, 0.5),
-    joinP99: quantile(joined.joinMs, 0.99),
-    loss: 1 - report.received / (sent * opts.listeners),
+    joinP50: quantile(joinMs, 0.5),
+    joinP99: quantile(joinMs, 0.99),
+    loss: 1 - received / (sent * opts.listeners),
   };
 }
 
@@ -176,6 +218,7 @@ function printTable(opts: Options, f: Figures, serverLogLines: number): void {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   const failed = Object.entries(f.failures).map(([why, count]) => `${count}× ${why}`);
   const rows: [string, string][] = [
+    ['listener processes', `${opts.listenerProcs}`],
     ['listeners heard the publisher', `${f.joined} of ${opts.listeners}`],
     ...(f.silent > 0 ? [['joined but silent', `${f.silent}`] as [string, string]] : []),
     ...failed.map((why) => ['join failed', why] as [string, string]),
@@ -214,12 +257,14 @@ async function main(): Promise<void> {
   const server = await ServerProcess.start();
   children.push(server);
   server.onExit = (err) => fail(err.message);
-  const listeners = new ListenerProcess();
-  children.push(listeners);
-  listeners.onExit(fail);
-  await listeners.ready(30_000);
+  const procs = Array.from({ length: opts.listenerProcs }, (_, i) => new ListenerProcess(i));
+  for (const p of procs) {
+    children.push(p);
+    p.onExit(fail);
+  }
+  await Promise.all(procs.map((p) => p.ready(30_000)));
 
-  const f = await run(opts, server, listeners);
+  const f = await run(opts, server, procs);
   printTable(opts, f, server.unechoedLogLines);
   const round = (v: number, digits: number) => Number(v.toFixed(digits));
   console.log(

@@ -158,11 +158,17 @@ describe('resolveConfig errors', () => {
   });
 
   it('port out of range or not a number', () => {
-    for (const bad of ['0', '65536', '99999', 'abc', '-1', '80.5', '1e3', ' 80', ''])
+    for (const bad of ['65536', '99999', 'abc', '-1', '80.5', '1e3', ' 80', ''])
       configError(
         () => resolveConfig(['--dev', `--port=${bad}`], {}),
-        /--port must be a port number 1-65535/,
+        /--port must be a port number 0-65535/,
       );
+    // --port 0 means any free port; the media port must be fixed (it goes into every answer)
+    assert.equal(resolveConfig(['--dev', '--port=0'], {}).httpPort, 0);
+    configError(
+      () => resolveConfig(['--dev', '--udp-port=0'], {}),
+      /--udp-port must be a port number 1-65535/,
+    );
     configError(
       () => resolveConfig(['--dev', '--udp-port', '70000'], {}),
       /--udp-port must be a port number/,

@@ -45,10 +45,10 @@ export function parseArgs(argv: string[]): Map<string, string[]> {
   return out;
 }
 
-function port(name: string, raw: string): number {
+function port(name: string, raw: string, min = 1): number {
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > 65535)
-    throw new ConfigError(`${name} must be a port number 1-65535, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || n < min || n > 65535)
+    throw new ConfigError(`${name} must be a port number ${min}-65535, got "${raw}"`);
   return n;
 }
 
@@ -99,7 +99,7 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
     dev,
     logLevel,
     host,
-    httpPort: port('--port', one('port', 'SOTTO_PORT') ?? '7880'),
+    httpPort: port('--port', one('port', 'SOTTO_PORT') ?? '7880', 0), // 0: any free port
     udpPort: port('--udp-port', one('udp-port', 'SOTTO_UDP_PORT') ?? '7882'),
     keys,
     publicAddress: publicIp,

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DataPacket, UserPacket } from '@livekit/protocol';
-import { type MediaNode, setLogLevel, signToken, startMediaNode } from '@sotto/media';
+import { setLogLevel } from '@sotto/media';
+import { startTestNode, type TestNode } from '../support/node.ts';
 import { Bot } from './bot.ts';
-import { freeUdpPort } from './ports.ts';
 import { parseRtp, type RtpHeader, SAMPLES_PER_FRAME } from './rtp.ts';
 import { sleep } from './wait.ts';
 
@@ -27,26 +27,15 @@ function payload(i: number): Buffer {
   return buf;
 }
 
-function token(identity: string): Promise<string> {
-  return signToken('devkey', 'secret', {
-    identity,
-    video: { roomJoin: true, room: ROOM, canPublish: true, canSubscribe: true, canPublishData: true },
-  });
-}
-
 describe('a bot joins a media node like livekit-client', { timeout: 30_000 }, () => {
-  let node: MediaNode;
+  let node: TestNode;
+  const token = (identity: string) => node.token(identity, ROOM);
   let publisher: Bot;
   let alice: Bot;
   let bob: Bot;
 
   before(async () => {
-    node = await startMediaNode({
-      host: '127.0.0.1',
-      httpPort: 0,
-      udpPort: await freeUdpPort(),
-      keys: new Map([['devkey', 'secret']]),
-    });
+    node = await startTestNode();
     publisher = await Bot.join(node.url, await token('publisher'), { publish: true });
     [alice, bob] = await Promise.all([
       Bot.join(node.url, await token('alice'), { slots: 1 }),

@@ -1,5 +1,4 @@
 /** Starts a real media node on loopback with free ports, and mints tokens for it. */
-import { createSocket } from 'node:dgram';
 import {
   type MediaNode,
   type MediaNodeConfig,
@@ -7,18 +6,10 @@ import {
   startMediaNode,
   type VideoGrant,
 } from '@sotto/media';
+import { freeUdpPort } from './ports.ts';
 
 export const API_KEY = 'devkey';
 export const API_SECRET = 'secret';
-
-/** A UDP port that was free a moment ago (bound to 0, read back, released). */
-export async function freeUdpPort(): Promise<number> {
-  const sock = createSocket('udp4');
-  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
-  const { port } = sock.address();
-  await new Promise<void>((resolve) => sock.close(() => resolve()));
-  return port;
-}
 
 export interface TestNode {
   node: MediaNode;
