@@ -181,7 +181,8 @@ export class PeerTransport {
     if (!creds) return offer;
     if (!this.remoteIce) this.remoteIce = creds;
     if (creds.ufrag === this.remoteIce.ufrag) return offer;
-    if (creds.ufrag !== this.lastOfferedUfrag) log.debug('ICE restart offered; keeping the established session');
+    if (creds.ufrag !== this.lastOfferedUfrag)
+      log.debug('ICE restart offered; keeping the established session');
     this.lastOfferedUfrag = creds.ufrag;
     return withIceCredentials(offer, this.remoteIce);
   }
