@@ -3,6 +3,7 @@
  * its CPU and memory) and the processes holding the listeners.
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { deferred, withTimeout } from '../packages/media/test/bot/wait.ts';
@@ -43,13 +44,16 @@ export class ServerProcess {
         '--udp-port',
         `${udpPort}`,
         '--log-level',
-        'warn',
+        // SOTTO_BENCH_SERVER_LOG=FILE keeps the node's info log (its stdout) in FILE
+        process.env.SOTTO_BENCH_SERVER_LOG ? 'info' : 'warn',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const server = new ServerProcess(child, `ws://127.0.0.1:${port}`);
     const ready = deferred<void>();
     let banner = '';
+    const logFile = process.env.SOTTO_BENCH_SERVER_LOG;
+    if (logFile) child.stdout?.pipe(createWriteStream(logFile));
     child.stdout?.on('data', (chunk: Buffer) => {
       banner = (banner + chunk.toString()).slice(-1000);
       if (banner.includes('Sotto media node on')) ready.resolve();

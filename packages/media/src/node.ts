@@ -20,6 +20,7 @@ import { handleTwirp, isTwirp, type RoomDirectory } from './api/twirp.ts';
 import { WebhookNotifier } from './api/webhooks.ts';
 import { type KeyStore, requireJoinGrant, verifyToken } from './auth/token.ts';
 import { Room, type RoomEvents, type RoomOptions } from './rtc/room.ts';
+import { createDtlsIdentity, type DtlsIdentity } from './sfu/dtls.ts';
 import type { TransportConfig } from './sfu/transport.ts';
 import { parseJoin, signalPath } from './signal/join.ts';
 import { runSession, type SignalHost } from './signal/session.ts';
@@ -50,7 +51,7 @@ export class MediaNode implements SignalHost, RoomDirectory {
   readonly region: string;
   readonly pingInterval: number;
   readonly pingTimeout: number;
-  readonly transportConfig: TransportConfig;
+  transportConfig: TransportConfig;
   readonly webhooks: WebhookNotifier;
   private readonly roomsByName = new Map<string, Room>();
   private readonly server: Server;
@@ -62,6 +63,7 @@ export class MediaNode implements SignalHost, RoomDirectory {
    * aborts the process gathering candidates).
    */
   private udpMux?: InstanceType<typeof ndc.IceUdpMuxListener>;
+  private dtls?: DtlsIdentity;
   port = 0;
 
   constructor(readonly cfg: MediaNodeConfig) {
@@ -103,6 +105,8 @@ export class MediaNode implements SignalHost, RoomDirectory {
   async start(): Promise<void> {
     await assertUdpPortFree(this.cfg.host, this.cfg.udpPort);
     this.udpMux = new ndc.IceUdpMuxListener(this.cfg.udpPort, this.cfg.host);
+    this.dtls = createDtlsIdentity();
+    this.transportConfig = { ...this.transportConfig, dtls: this.dtls };
     this.udpMux.onUnhandledStunRequest(() => {
       // STUN for no known peer (stale or forged ufrag): dropped
     });
@@ -138,6 +142,7 @@ export class MediaNode implements SignalHost, RoomDirectory {
     await this.webhooks.drain(2000);
     this.udpMux?.stop();
     this.udpMux = undefined;
+    this.dtls?.dispose();
   }
 
   // ---- RoomDirectory / SignalHost --------------------------------------------------------

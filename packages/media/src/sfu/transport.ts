@@ -26,6 +26,8 @@ export interface TransportConfig {
   bindAddress: string;
   /** Address to advertise in candidates instead of the bound one (1:1 NAT / public IP). */
   publicAddress?: string;
+  /** The node's shared DTLS certificate (PEM files); absent: one is generated per connection. */
+  dtls?: { certificatePemFile: string; keyPemFile: string };
 }
 
 export interface CandidateInit {
@@ -61,6 +63,8 @@ export class PeerTransport {
       disableAutoNegotiation: true,
       forceMediaTransport: true, // media sections may be added after a data-only start (dual-PC)
       maxMessageSize: 256 * 1024,
+      certificatePemFile: cfg.dtls?.certificatePemFile,
+      keyPemFile: cfg.dtls?.keyPemFile,
     });
     this.pc.onLocalCandidate((candidate, mid) => {
       let c = candidate.startsWith('a=') ? candidate.slice(2) : candidate;

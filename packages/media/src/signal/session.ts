@@ -150,8 +150,15 @@ export function runSession(ws: WebSocket, host: SignalHost, claims: TokenClaims,
   }
 
   participant.lastSeen = Date.now();
+  let lastCheck = Date.now();
   const pingCheck = setInterval(() => {
-    if (Date.now() - participant.lastSeen > host.pingTimeout * 1000) {
+    const now = Date.now();
+    const stalled = now - lastCheck > 2000;
+    lastCheck = now;
+    // after a stall of this process the pings may be waiting, unread, in the socket: look again
+    // next round rather than drop participants for our own delay
+    if (stalled) return;
+    if (now - participant.lastSeen > host.pingTimeout * 1000) {
       // vanished: nothing heard for the whole ping timeout — removed now, not resumable
       log.info('ping timeout', { pa: participant.sid });
       sink.close(4008, 'ping timeout');

@@ -221,6 +221,16 @@ describe('signal authentication and the join handshake', { timeout: 30_000 }, ()
       assert.ok(offerAt > 0, 'the offer comes after the JoinResponse');
     });
 
+    it("every peer connection presents the node's one DTLS certificate", async () => {
+      const fingerprint = (sdp: string) => /^a=fingerprint:(.+)$/m.exec(sdp)?.[1]?.trim();
+      const a = await join('fp-a', 'fingerprints');
+      const b = await join('fp-b', 'fingerprints');
+      const fa = fingerprint((await a.conn.next('offer')).sdp);
+      const fb = fingerprint((await b.conn.next('offer')).sdp);
+      assert.match(fa ?? '', /^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      assert.equal(fa, fb);
+    });
+
     it('a second participant sees the first; the first gets an update with the second', async () => {
       const a = await join('a', 'pair');
       const b = await join('b', 'pair', { canUpdateOwnMetadata: true });
