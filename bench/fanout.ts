@@ -5,7 +5,7 @@
  * become the bottleneck being measured).
  *
  *   npm run bench:fanout -- --listeners 1000 [--seconds 20] [--concurrency 20] [--idle-seconds 5]
- *                           [--join-timeout 180] [--listener-procs 2]
+ *                           [--join-timeout 180] [--listener-procs 1]
  *
  * Prints a table, then exactly one JSON line with the figures.
  */
@@ -49,7 +49,7 @@ function readOptions(): Options {
       concurrency: { type: 'string', default: '20' },
       'idle-seconds': { type: 'string', default: '5' },
       'join-timeout': { type: 'string', default: '180' },
-      'listener-procs': { type: 'string', default: '2' },
+      'listener-procs': { type: 'string', default: '1' },
     },
   });
   const int = (name: keyof typeof values, min: number, max: number) => {
