@@ -3,8 +3,7 @@
  * its CPU and memory) and the processes holding the listeners.
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { deferred, withTimeout } from '../packages/media/test/bot/wait.ts';
 import { freeTcpPort, freeUdpPort } from '../packages/media/test/support/ports.ts';
