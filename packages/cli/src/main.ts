@@ -17,15 +17,16 @@ async function main(argv: string[]): Promise<void> {
     const cfg = resolveConfig(rest, process.env);
     setLogLevel(cfg.logLevel);
     const node = await startMediaNode(cfg);
-    console.log(
-      `Sotto media node on ${node.url} (UDP ${cfg.udpPort})${cfg.dev ? ' — dev mode: key devkey, secret secret' : ''}`,
-    );
     const stop = async () => {
       await node.stop();
       process.exit(0);
     };
+    // handlers first: a supervisor may signal as soon as it reads the ready line
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    console.log(
+      `Sotto media node on ${node.url} (UDP ${cfg.udpPort})${cfg.dev ? ' — dev mode: key devkey, secret secret' : ''}`,
+    );
     return;
   }
   if (cmd === 'token') {
