@@ -402,7 +402,7 @@ export class Participant {
         if (!slot.assigned || slot.down || this.closed) return;
         const found = this.room.findUpTrack(slot.assigned.trackSid);
         if (!found) return;
-        PeerTransport.sendWithRtcp(track, slot.assigned.ssrc, slot.payloadType, slot.nack);
+        if (slot.nack) PeerTransport.retransmitOnNack(track);
         slot.down = new DownTrack(slot.assigned.ssrc, slot.payloadType, track);
         found.up.add(slot.down);
         found.publisher.send({
@@ -460,6 +460,11 @@ export class Participant {
     if (!this.permission.canPublish) p.up.paused = true;
     this.touch();
     this.room.onTrackPublished(this, p.info.sid);
+  }
+
+  /** RTCP sender reports for every track we forward to this participant (called once a second). */
+  sendSenderReports(now: number, wallMs: number): void {
+    for (const slot of this.slots.values()) slot.down?.sendReport(now, wallMs);
   }
 
   unpublish(trackSid: string): void {

@@ -39,8 +39,10 @@ export interface RoomOptions {
 
 /** Linear mean amplitude above which a track counts as speaking (≈ -46 dBov). */
 const SPEAKING_LEVEL = 0.005;
-const SPEAKER_TICK_MS = 300;
+const TICK_MS = 300;
 const UPDATE_BATCH_MS = 50;
+/** RTCP sender reports every 3 ticks (0.9 s). */
+const SR_EVERY_TICKS = 3;
 
 function encode(message: SignalMessage): Uint8Array {
   return new SignalResponse({ message }).toBinary();
@@ -52,9 +54,10 @@ export class Room implements RoomLink {
   readonly participants = new Map<string, Participant>();
   metadata: string;
   private speakers = new Map<string, number>(); // participant sid → level
-  private speakerTimer?: NodeJS.Timeout;
+  private tickTimer?: NodeJS.Timeout;
   private readonly dirty = new Map<string, Participant>(); // participant sid → changed since last batch
   private updateTimer?: NodeJS.Timeout;
+  private ticks = 0;
   private emptyTimer?: NodeJS.Timeout;
   private everJoined = false;
   closed = false;
@@ -107,7 +110,7 @@ export class Room implements RoomLink {
         for (const sid of other.published.keys()) p.subscribe(sid);
       }
     }
-    this.speakerTimer ??= setInterval(() => this.tickSpeakers(), SPEAKER_TICK_MS);
+    this.tickTimer ??= setInterval(() => this.tick(), TICK_MS);
     this.events.participantJoined(this, p);
   }
 
@@ -124,8 +127,8 @@ export class Room implements RoomLink {
     this.speakers.delete(p.sid);
     this.events.participantLeft(this, p);
     if (this.participants.size === 0) {
-      clearInterval(this.speakerTimer);
-      this.speakerTimer = undefined;
+      clearInterval(this.tickTimer);
+      this.tickTimer = undefined;
       this.armEmptyTimer(this.everJoined ? this.options.departureTimeout : this.options.emptyTimeout);
     }
   }
@@ -138,7 +141,7 @@ export class Room implements RoomLink {
       this.remove(p, reason);
     }
     clearTimeout(this.emptyTimer);
-    clearInterval(this.speakerTimer);
+    clearInterval(this.tickTimer);
     clearTimeout(this.updateTimer);
   }
 
@@ -249,8 +252,19 @@ export class Room implements RoomLink {
     }
   }
 
+  /** The room's clock: active speakers every tick, RTCP sender reports every third. */
+  private tick(): void {
+    this.ticks++;
+    this.updateSpeakers();
+    if (this.ticks % SR_EVERY_TICKS === 0) {
+      const now = performance.now();
+      const wall = performance.timeOrigin + now;
+      for (const p of this.participants.values()) p.sendSenderReports(now, wall);
+    }
+  }
+
   /** Active speakers from RFC 6464 levels; sends only changes, loudest first. */
-  private tickSpeakers(): void {
+  private updateSpeakers(): void {
     const now = new Map<string, number>();
     for (const p of this.participants.values()) {
       let level = 0;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DownTrack, LevelMeter, type RtpSink, UpTrack } from './forwarder.ts';
-import { payloadOffset } from './rtp.ts';
+import { DownTrack, LevelMeter, type RtpSink, senderReport, UpTrack } from './forwarder.ts';
+import { isRtcp, payloadOffset } from './rtp.ts';
 
 /**
  * The one test double: it stands for a node-datachannel Track. It must copy, because the
@@ -391,5 +391,49 @@ describe('levels', () => {
     none.audioLevelExtId = 1; // learnt later (renegotiation)
     none.receive(rtp({ seq: 2, ts: 960, level: 40 }));
     assert.ok(Math.abs(none.level.take() - 0.01) < 1e-12);
+  });
+});
+
+describe('RTCP sender reports', () => {
+  it('builds an SR with NTP time, RTP time, counts and an SDES CNAME (one compound packet)', () => {
+    const wallMs = Date.UTC(2026, 10, 27, 12, 0, 0, 250);
+    const sr = senderReport(0xcafebabe, wallMs, 123456, 50, 4000);
+    assert.equal(sr.length % 4, 0);
+    assert.equal(sr[0], 0x80);
+    assert.equal(sr[1], 200);
+    assert.equal((sr.readUInt16BE(2) + 1) * 4, 28);
+    assert.equal(sr.readUInt32BE(4), 0xcafebabe);
+    assert.equal(sr.readUInt32BE(8), Math.floor(wallMs / 1000) + 2_208_988_800);
+    assert.equal(sr.readUInt32BE(12), 2 ** 30); // .250 s
+    assert.equal(sr.readUInt32BE(16), 123456);
+    assert.equal(sr.readUInt32BE(20), 50);
+    assert.equal(sr.readUInt32BE(24), 4000);
+    assert.equal(sr[28], 0x81);
+    assert.equal(sr[29], 202);
+    assert.equal(28 + (sr.readUInt16BE(30) + 1) * 4, sr.length);
+    assert.equal(sr.readUInt32BE(32), 0xcafebabe);
+    assert.equal(sr[36], 1);
+    assert.equal(sr.subarray(38, 38 + sr[37]).toString(), 'sotto');
+    assert.equal(sr[38 + sr[37]], 0, 'the item list ends with a null octet');
+    assert.ok(isRtcp(sr));
+  });
+
+  it('a DownTrack reports its own SSRC, payload octets and extrapolated RTP time; nothing before it sent', () => {
+    const sink = new RecordingSink();
+    const down = new DownTrack(77, 111, sink);
+    down.sendReport(0, Date.now());
+    assert.equal(sink.sent.length, 0, 'no report before the first packet');
+    const pkt = rtp({ seq: 1, ts: 1000, ssrc: 5, payload: new Array(40).fill(1) });
+    down.write(pkt, 5, 1, 1000, 100);
+    const sentTs = sink.sent[0].readUInt32BE(4);
+    down.sendReport(120, Date.now()); // 20 ms after the packet: +960 ticks
+    const sr = sink.sent[1];
+    assert.equal(sr[1], 200);
+    assert.equal(sr.readUInt32BE(4), 77);
+    assert.equal(sr.readUInt32BE(16), (sentTs + 960) >>> 0);
+    assert.equal(sr.readUInt32BE(20), 1);
+    assert.equal(sr.readUInt32BE(24), 40);
+    down.sendReport(100 + 6000, Date.now());
+    assert.equal(sink.sent.length, 2, 'no report after 5 s without packets');
   });
 });

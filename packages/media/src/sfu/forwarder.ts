@@ -7,7 +7,7 @@
  * reconnect). One Buffer is rewritten in place per subscriber: the native send copies it
  * synchronously, so no packet is allocated per listener.
  */
-import { audioLevel, isRtp } from './rtp.ts';
+import { audioLevel, isRtp, payloadOffset } from './rtp.ts';
 
 /** Where forwarded RTP goes: a node-datachannel Track (SRTP-protects and sends). */
 export interface RtpSink {
@@ -20,6 +20,7 @@ const OPUS_CLOCK_PER_MS = 48;
 export class DownTrack {
   packets = 0;
   bytes = 0;
+  payloadBytes = 0;
   private srcSsrc = -1;
   private seqOffset = 0;
   private tsOffset = 0;
@@ -62,11 +63,68 @@ export class DownTrack {
       if (this.sink.sendMessageBinary(buf)) {
         this.packets++;
         this.bytes += buf.length;
+        this.payloadBytes += buf.length - payloadOffset(buf);
       }
     } catch {
       // the transport closed under us; its owner removes this DownTrack on close
     }
   }
+
+  /**
+   * Our RTCP sender report (RFC 3550 §6.4.1) with an SDES CNAME, sent once a second by the room
+   * rather than by a native handler inspecting every packet. Nothing while we have not sent in
+   * the last few seconds (a muted or silent source).
+   */
+  sendReport(now: number, wallMs: number): void {
+    if (this.packets === 0 || now - this.lastAt > SR_QUIET_MS) return;
+    const report = senderReport(
+      this.ssrc,
+      wallMs,
+      this.lastTs + Math.round((now - this.lastAt) * OPUS_CLOCK_PER_MS),
+      this.packets,
+      this.payloadBytes,
+    );
+    try {
+      this.sink.sendMessageBinary(report);
+    } catch {
+      // closed: nothing to report to
+    }
+  }
+}
+
+const SR_QUIET_MS = 5000;
+const NTP_EPOCH_OFFSET_S = 2_208_988_800; // 1900 → 1970
+const CNAME = Buffer.from('sotto');
+
+/** SR (28 bytes) + SDES with one CNAME chunk, as one compound RTCP packet. */
+export function senderReport(
+  ssrc: number,
+  wallMs: number,
+  rtpTs: number,
+  packets: number,
+  octets: number,
+): Buffer {
+  const sdesLen = 4 + 4 + 2 + CNAME.length; // header, SSRC, item type+length, text
+  const sdesPadded = (sdesLen + 1 + 3) & ~3; // at least one null octet ends the item list
+  const buf = Buffer.alloc(28 + sdesPadded);
+  buf[0] = 0x80; // V=2, no padding, no report blocks
+  buf[1] = 200; // SR
+  buf.writeUInt16BE(6, 2); // 28 bytes / 4 - 1
+  buf.writeUInt32BE(ssrc >>> 0, 4);
+  const seconds = Math.floor(wallMs / 1000);
+  buf.writeUInt32BE((seconds + NTP_EPOCH_OFFSET_S) >>> 0, 8);
+  buf.writeUInt32BE(Math.floor(((wallMs - seconds * 1000) / 1000) * 2 ** 32) >>> 0, 12);
+  buf.writeUInt32BE(rtpTs >>> 0, 16);
+  buf.writeUInt32BE(packets >>> 0, 20);
+  buf.writeUInt32BE(octets >>> 0, 24);
+  buf[28] = 0x81; // V=2, one chunk
+  buf[29] = 202; // SDES
+  buf.writeUInt16BE(sdesPadded / 4 - 1, 30);
+  buf.writeUInt32BE(ssrc >>> 0, 32);
+  buf[36] = 1; // CNAME
+  buf[37] = CNAME.length;
+  CNAME.copy(buf, 38);
+  return buf;
 }
 
 /** Windowed voice activity from RFC 6464 levels, read by the room's speaker detector. */

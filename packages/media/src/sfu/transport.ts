@@ -134,13 +134,11 @@ export class PeerTransport {
   }
 
   /**
-   * RTCP for a track we send: sender reports (once a second, from the packets that pass) and,
-   * when the receiver negotiated NACK, retransmission from a small buffer (~2 s of audio).
+   * RTCP for a track we send, when the receiver negotiated NACK: retransmission from a small
+   * buffer (~2 s of audio). Sender reports come from DownTrack.sendReport, once a second.
    */
-  static sendWithRtcp(track: Track, ssrc: number, payloadType: number, nack: boolean): void {
-    const sr = new ndc.RtcpSrReporter(new ndc.RtpPacketizationConfig(ssrc, 'sotto', payloadType, 48000));
-    if (nack) sr.addToChain(new ndc.RtcpNackResponder(NACK_BUFFER_PACKETS));
-    track.setMediaHandler(sr);
+  static retransmitOnNack(track: Track): void {
+    track.setMediaHandler(new ndc.RtcpNackResponder(NACK_BUFFER_PACKETS));
   }
 
   createChannel(label: string, reliable: boolean): DataChannel {
