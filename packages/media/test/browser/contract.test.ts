@@ -45,6 +45,19 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
     );
   }
 
+  /** UpdateParticipant through the RoomService, then waits until the client itself sees it. */
+  async function setCanPublish(room: string, p: Participant, canPublish: boolean) {
+    const mark = await p.eventCount();
+    const permission = { canPublish, canSubscribe: true, canPublishData: true };
+    await rooms.updateParticipant(room, p.name, { permission });
+    await p.waitFor(
+      'participantPermissionsChanged',
+      { permissions: { ...permission, hidden: false } },
+      10_000,
+      mark,
+    );
+  }
+
   async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 10_000) {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
@@ -146,32 +159,14 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
     const trackSid = await speaker.publishMic();
     await hears(listener, 440, 'speaker');
 
-    let mark = await speaker.eventCount();
-    await rooms.updateParticipant(room, 'speaker', {
-      permission: { canPublish: false, canSubscribe: true, canPublishData: true },
-    });
-    await speaker.waitFor(
-      'participantPermissionsChanged',
-      { permissions: { canPublish: false, canSubscribe: true, canPublishData: true, hidden: false } },
-      10_000,
-      mark,
-    );
+    await setCanPublish(room, speaker, false);
     await listener.waitFor('trackUnpublished', { identity: 'speaker', trackSid });
     const loudest = await listener.detectSilence(1500, { fromIdentity: 'speaker' });
     assert.ok(loudest < -60, `audio still flows after canPublish was revoked (${loudest} dBFS)`);
     const info = await rooms.getParticipant(room, 'speaker');
     assert.equal(info.tracks.length, 0, 'the track is still listed as published');
 
-    mark = await speaker.eventCount();
-    await rooms.updateParticipant(room, 'speaker', {
-      permission: { canPublish: true, canSubscribe: true, canPublishData: true },
-    });
-    await speaker.waitFor(
-      'participantPermissionsChanged',
-      { permissions: { canPublish: true, canSubscribe: true, canPublishData: true, hidden: false } },
-      10_000,
-      mark,
-    );
+    await setCanPublish(room, speaker, true);
     await speaker.waitFor('localTrackUnpublished', { trackSid });
     await speaker.publishMic();
     await hears(listener, 440, 'speaker');
