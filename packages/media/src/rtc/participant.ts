@@ -60,13 +60,17 @@ export interface SignalSink {
 
 /** What the room offers a participant (so the participant never reaches into the room). */
 export interface RoomLink {
-  readonly sid: string;
-  onTrackPublished(p: Participant, trackSid: string): void;
-  onTrackUnpublished(p: Participant, trackSid: string): void;
+  onTrackPublished(p: Participant, info: TrackInfo, up: UpTrack): void;
+  onTrackUnpublished(p: Participant, info: TrackInfo): void;
   onInfoChanged(p: Participant): void;
   onData(p: Participant, packet: DataPacket, reliable: boolean): void;
-  onActive(p: Participant): void;
-  findUpTrack(trackSid: string): { publisher: Participant; up: UpTrack } | undefined;
+  findUpTrack(trackSid: string): PublishedTrack | undefined;
+}
+
+/** A track as the room indexes it: who publishes it and where its packets come in. */
+export interface PublishedTrack {
+  publisher: Participant;
+  up: UpTrack;
 }
 
 interface Published {
@@ -336,21 +340,20 @@ export class Participant {
           value: new MediaSectionsRequirement({ numAudios: missing }),
         });
       } else {
-        this.offerSubscriber();
+        this.offerSubscriber(missing);
       }
     });
   }
 
-  private offerSubscriber(): void {
+  /** Dual-PC: adds `newSections` send sections for waiting subscriptions, then offers. */
+  private offerSubscriber(newSections: number): void {
     const sub = this.sub!;
-    let unslotted = [...this.subscriptions.values()].filter((m) => m === '').length;
-    const free = [...this.slots.values()].filter((s) => !s.assigned).length;
-    for (let i = free; i < unslotted; i++) {
+    for (let i = 0; i < newSections; i++) {
       const mid = `a${this.slots.size}`;
       sub.addSendSection(mid, OPUS_PT);
       this.slots.set(mid, { mid, payloadType: OPUS_PT, nack: true, announced: false });
     }
-    unslotted = this.assignSlots();
+    if (newSections > 0) this.assignSlots();
     const offer = sub.offer((mid) => this.planFor(mid, new Set()));
     for (const s of this.slots.values()) s.announced = s.assigned !== undefined;
     this.subAwaitingAnswer = true;
@@ -459,7 +462,7 @@ export class Participant {
     track.onMessage((msg) => p.up.receive(msg));
     if (!this.permission.canPublish) p.up.paused = true;
     this.touch();
-    this.room.onTrackPublished(this, p.info.sid);
+    this.room.onTrackPublished(this, p.info, p.up);
   }
 
   /** RTCP sender reports for every track we forward to this participant (called once a second). */
@@ -472,7 +475,7 @@ export class Participant {
     if (!p) return;
     this.published.delete(trackSid);
     p.up.paused = true;
-    this.room.onTrackUnpublished(this, trackSid);
+    this.room.onTrackUnpublished(this, p.info);
     this.send({ case: 'trackUnpublished', value: new TrackUnpublishedResponse({ trackSid }) });
     this.touch();
   }
@@ -527,10 +530,6 @@ export class Participant {
     return this.closed;
   }
 
-  stats(): { pubState: string; subState?: string } {
-    return { pubState: this.pub.state, subState: this.sub?.state };
-  }
-
   private wireTransport(t: PeerTransport, target: SignalTarget): PeerTransport {
     t.onCandidate = (c) =>
       this.send({
@@ -565,7 +564,6 @@ export class Participant {
       if (state === 'connected' && this.state !== ParticipantInfo_State.ACTIVE) {
         this.state = ParticipantInfo_State.ACTIVE;
         this.touch();
-        this.room.onActive(this);
       }
     };
     return t;
@@ -573,7 +571,7 @@ export class Participant {
 
   /** Dual-PC: the first subscriber offer goes out right after join (subscriber is primary). */
   start(): void {
-    if (!this.singlePc) this.offerSubscriber();
+    if (!this.singlePc) this.offerSubscriber(0);
   }
 }
 

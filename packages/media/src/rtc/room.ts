@@ -18,7 +18,7 @@ import {
 import type { UpTrack } from '../sfu/forwarder.ts';
 import { newId } from '../util/ids.ts';
 import { logger } from '../util/log.ts';
-import type { Participant, RoomLink, SignalMessage } from './participant.ts';
+import type { Participant, PublishedTrack, RoomLink, SignalMessage } from './participant.ts';
 
 const log = logger('room');
 
@@ -52,6 +52,8 @@ export class Room implements RoomLink {
   readonly sid = newId('RM_');
   readonly createdAt = Date.now();
   readonly participants = new Map<string, Participant>();
+  /** Every published track in the room by sid: subscriptions look them up on the join path. */
+  private readonly tracks = new Map<string, PublishedTrack>();
   metadata: string;
   private speakers = new Map<string, number>(); // participant sid → level
   private tickTimer?: NodeJS.Timeout;
@@ -117,12 +119,8 @@ export class Room implements RoomLink {
   remove(p: Participant, reason: DisconnectReason): void {
     if (this.participants.get(p.identity) !== p) return;
     this.participants.delete(p.identity);
-    for (const sid of p.published.keys()) {
-      for (const other of this.participants.values()) other.unsubscribe(sid);
-    }
-    const tracks = [...p.published.values()].map((x) => x.info);
+    for (const pub of p.published.values()) this.onTrackUnpublished(p, pub.info);
     p.close(reason);
-    for (const t of tracks) this.events.trackUnpublished(this, p, t);
     this.broadcastInfo(p);
     this.speakers.delete(p.sid);
     this.events.participantLeft(this, p);
@@ -167,33 +165,28 @@ export class Room implements RoomLink {
 
   // ---- RoomLink: what participants report ----------------------------------------------
 
-  findUpTrack(trackSid: string): { publisher: Participant; up: UpTrack } | undefined {
-    for (const p of this.participants.values()) {
-      const pub = p.published.get(trackSid);
-      if (pub) return { publisher: p, up: pub.up };
-    }
-    return undefined;
+  findUpTrack(trackSid: string): PublishedTrack | undefined {
+    return this.tracks.get(trackSid);
   }
 
-  onTrackPublished(p: Participant, trackSid: string): void {
+  onTrackPublished(publisher: Participant, info: TrackInfo, up: UpTrack): void {
+    this.tracks.set(info.sid, { publisher, up });
     for (const other of this.participants.values()) {
-      if (other !== p && other.autoSubscribe) other.subscribe(trackSid);
+      if (other !== publisher && other.autoSubscribe) other.subscribe(info.sid);
     }
-    const info = p.published.get(trackSid)?.info;
-    if (info) this.events.trackPublished(this, p, info);
+    this.events.trackPublished(this, publisher, info);
   }
 
-  onTrackUnpublished(p: Participant, trackSid: string): void {
-    for (const other of this.participants.values()) other.unsubscribe(trackSid);
-    const info = p.published.get(trackSid)?.info;
-    if (info) this.events.trackUnpublished(this, p, info);
+  /** Everyone stops receiving the track (their slots leave its UpTrack), then it is forgotten. */
+  onTrackUnpublished(publisher: Participant, info: TrackInfo): void {
+    for (const other of this.participants.values()) other.unsubscribe(info.sid);
+    this.tracks.delete(info.sid);
+    this.events.trackUnpublished(this, publisher, info);
   }
 
   onInfoChanged(p: Participant): void {
     if (this.participants.get(p.identity) === p) this.broadcastInfo(p);
   }
-
-  onActive(_p: Participant): void {}
 
   /**
    * Routes a data packet. The sender is stamped by the server — whatever identity the client

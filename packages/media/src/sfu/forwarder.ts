@@ -12,7 +12,6 @@ import { audioLevel, isRtp, payloadOffset } from './rtp.ts';
 /** Where forwarded RTP goes: a node-datachannel Track (SRTP-protects and sends). */
 export interface RtpSink {
   sendMessageBinary(buf: Buffer): boolean;
-  isOpen(): boolean;
 }
 
 const OPUS_CLOCK_PER_MS = 48;
