@@ -206,14 +206,8 @@ const METHODS: Record<string, Route> = {
     grant: 'roomAdmin',
     run: (dir, req, claims) => {
       const p = participantIn(adminRoom(dir, req.room, claims), req.identity);
-      if (req.name) p.name = req.name;
-      if (req.metadata) p.metadata = req.metadata;
-      for (const [k, v] of Object.entries(req.attributes)) {
-        if (v === '') delete p.attributes[k];
-        else p.attributes[k] = v;
-      }
+      p.updateInfo(req);
       if (req.permission) p.updatePermission(new ParticipantPermission(req.permission));
-      else p.touch();
       return p.toInfo();
     },
   }),

@@ -480,6 +480,17 @@ export class Participant {
     this.touch();
   }
 
+  /** Name, metadata and attributes (an empty attribute value deletes it); others are told. */
+  updateInfo(change: { name?: string; metadata?: string; attributes?: Record<string, string> }): void {
+    if (change.name) this.name = change.name;
+    if (change.metadata) this.metadata = change.metadata;
+    for (const [k, v] of Object.entries(change.attributes ?? {})) {
+      if (v === '') delete this.attributes[k];
+      else this.attributes[k] = v;
+    }
+    this.touch();
+  }
+
   /** Permission changes apply at once: revoking canPublish stops forwarding and unpublishes. */
   updatePermission(perm: ParticipantPermission): void {
     this.permission = perm;

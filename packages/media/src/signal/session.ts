@@ -215,34 +215,18 @@ function handle(p: Participant, room: Room, req: SignalRequest): void {
         p.addTrack(m.value);
       } catch (err) {
         if (!(err instanceof MediaError)) throw err;
-        p.send({
-          case: 'requestResponse',
-          value: new RequestResponse({
-            requestId: 0,
-            reason:
-              err.status === 403
-                ? RequestResponse_Reason.NOT_ALLOWED
-                : err.code === 'unsupported_type'
-                  ? RequestResponse_Reason.UNSUPPORTED_TYPE
-                  : RequestResponse_Reason.INVALID_REQUEST,
-            message: err.message,
-            request: { case: 'addTrack', value: m.value },
-          }),
-        });
+        const reason =
+          err.status === 403
+            ? RequestResponse_Reason.NOT_ALLOWED
+            : err.code === 'unsupported_type'
+              ? RequestResponse_Reason.UNSUPPORTED_TYPE
+              : RequestResponse_Reason.INVALID_REQUEST;
+        respond(p, reason, err.message, { case: 'addTrack', value: m.value });
       }
       return;
     case 'mute':
-      if (!p.setTrackMuted(m.value.sid, m.value.muted)) {
-        p.send({
-          case: 'requestResponse',
-          value: new RequestResponse({
-            requestId: 0,
-            reason: RequestResponse_Reason.NOT_FOUND,
-            message: 'no such track',
-            request: { case: 'mute', value: m.value },
-          }),
-        });
-      }
+      if (!p.setTrackMuted(m.value.sid, m.value.muted))
+        respond(p, RequestResponse_Reason.NOT_FOUND, 'no such track', { case: 'mute', value: m.value });
       return;
     case 'subscription': {
       const sids = [...m.value.trackSids, ...m.value.participantTracks.flatMap((t) => t.trackSids)];
@@ -263,29 +247,30 @@ function handle(p: Participant, room: Room, req: SignalRequest): void {
       return;
     case 'updateMetadata': {
       const ok = p.permission.canUpdateMetadata;
-      if (ok) {
-        if (m.value.name) p.name = m.value.name;
-        if (m.value.metadata) p.metadata = m.value.metadata;
-        for (const [k, v] of Object.entries(m.value.attributes)) {
-          if (v === '') delete p.attributes[k];
-          else p.attributes[k] = v;
-        }
-        p.touch();
-      }
-      p.send({
-        case: 'requestResponse',
-        value: new RequestResponse({
-          requestId: m.value.requestId,
-          reason: ok ? RequestResponse_Reason.OK : RequestResponse_Reason.NOT_ALLOWED,
-          message: ok ? '' : 'token lacks canUpdateOwnMetadata',
-          request: { case: 'updateMetadata', value: m.value },
-        }),
-      });
+      if (ok) p.updateInfo(m.value);
+      respond(
+        p,
+        ok ? RequestResponse_Reason.OK : RequestResponse_Reason.NOT_ALLOWED,
+        ok ? '' : 'token lacks canUpdateOwnMetadata',
+        { case: 'updateMetadata', value: m.value },
+        m.value.requestId,
+      );
       return;
     }
     default:
       log.debug('signal request not handled', { pa: p.sid, case: m.case ?? 'empty' });
   }
+}
+
+/** Answers a request with a RequestResponse (the outcome livekit-client waits for). */
+function respond(
+  p: Participant,
+  reason: RequestResponse_Reason,
+  message: string,
+  request: RequestResponse['request'],
+  requestId = 0,
+): void {
+  p.send({ case: 'requestResponse', value: new RequestResponse({ requestId, reason, message, request }) });
 }
 
 /** Runs a handler; a typed error from bad input is reported and the session goes on. */
