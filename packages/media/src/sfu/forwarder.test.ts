@@ -301,6 +301,18 @@ describe('UpTrack filtering and robustness', () => {
     assert.equal(up.level.take(), 0);
   });
 
+  it('does not forward a packet whose header extension overruns it', () => {
+    const up = new UpTrack('TR_a', undefined);
+    const sink = new RecordingSink();
+    up.add(new DownTrack(3, 111, sink));
+    const bad = rtp({ seq: 1, ts: 0, level: 10 });
+    bad.writeUInt16BE(200, 14); // claims 200 words of extension
+    up.receive(bad);
+    up.receive(rtp({ seq: 2, ts: 960 }));
+    assert.equal(sink.sent.length, 1);
+    assert.equal(sink.seqs.length, 1);
+  });
+
   it('keeps serving the other subscribers when one sink throws', () => {
     const up = new UpTrack('TR_a', undefined);
     const bad = new ThrowingSink();

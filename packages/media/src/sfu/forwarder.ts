@@ -38,7 +38,14 @@ export class DownTrack {
   }
 
   /** Rewrites the header of `buf` for this subscriber and sends it. */
-  write(buf: Buffer, srcSsrc: number, srcSeq: number, srcTs: number, now: number): void {
+  write(
+    buf: Buffer,
+    srcSsrc: number,
+    srcSeq: number,
+    srcTs: number,
+    now: number,
+    payloadLen = buf.length - payloadOffset(buf),
+  ): void {
     if (srcSsrc !== this.srcSsrc) {
       // new source: continue our sequence at +1 and our clock by the wall time that passed
       const gapTs = this.lastAt === 0 ? 0 : Math.max(1, Math.round((now - this.lastAt) * OPUS_CLOCK_PER_MS));
@@ -62,7 +69,7 @@ export class DownTrack {
       if (this.sink.sendMessageBinary(buf)) {
         this.packets++;
         this.bytes += buf.length;
-        this.payloadBytes += buf.length - payloadOffset(buf);
+        this.payloadBytes += payloadLen;
       }
     } catch {
       // the transport closed under us; its owner removes this DownTrack on close
@@ -180,8 +187,11 @@ export class UpTrack {
     const seq = buf.readUInt16BE(2);
     const ts = buf.readUInt32BE(4);
     const now = performance.now();
+    const offset = payloadOffset(buf);
+    if (offset < 0) return; // header extension overruns the packet
+    const payloadLen = buf.length - offset; // the same for every subscriber
     // Fan-out → out.
     const downs = this.downs;
-    for (let i = 0; i < downs.length; i++) downs[i].write(buf, ssrc, seq, ts, now);
+    for (let i = 0; i < downs.length; i++) downs[i].write(buf, ssrc, seq, ts, now, payloadLen);
   }
 }
