@@ -7,4 +7,4 @@ export {
   verifyToken,
 } from './auth/token.ts';
 export { MediaNode, type MediaNodeConfig, startMediaNode } from './node.ts';
-export { type LogLevel, setLogLevel } from './util/log.ts';
+export { type Logger, type LogLevel, logger, setLogLevel } from './util/log.ts';
