@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: lint + types, unit tests beside the code, then integration and real-browser
-# contract tests (Chromium from Debian's packages is installed if missing).
+# contract tests (Chromium from Debian's packages is installed if missing). The API suite runs on
+# SQLite and on PostgreSQL (127.0.0.1:5432, or a throwaway server the suite starts when it is closed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ echo "== types (tsc --noEmit)"
 npx tsc -p tsconfig.json
 
 bash scripts/ensure-chromium.sh
+echo "== web app (vite build; the end-to-end tests load it)"
+npm run --silent build
 
 shopt -s globstar nullglob
 unit=(packages/*/src/**/*.test.ts)

@@ -64,6 +64,8 @@ export class MediaNode implements SignalHost, RoomDirectory {
    */
   private udpMux?: InstanceType<typeof ndc.IceUdpMuxListener>;
   private dtls?: DtlsIdentity;
+  /** The app server in the all-in-one process: every HTTP request that is not the media node's. */
+  private app?: (req: IncomingMessage, res: ServerResponse) => void;
   port = 0;
 
   constructor(readonly cfg: MediaNodeConfig) {
@@ -72,7 +74,7 @@ export class MediaNode implements SignalHost, RoomDirectory {
     this.pingTimeout = cfg.pingTimeout ?? 15;
     this.transportConfig = { udpPort: cfg.udpPort, bindAddress: cfg.host, publicAddress: cfg.publicAddress };
     const [apiKey, secret] = [...cfg.keys.entries()][0];
-    this.webhooks = new WebhookNotifier({ urls: cfg.webhookUrls ?? [], apiKey, secret });
+    this.webhooks = new WebhookNotifier({ urls: [...(cfg.webhookUrls ?? [])], apiKey, secret });
     const wh = this.webhooks;
     this.roomEvents = {
       participantJoined: (room, p) =>
@@ -145,6 +147,14 @@ export class MediaNode implements SignalHost, RoomDirectory {
     this.dtls?.dispose();
   }
 
+  /**
+   * Serves another HTTP handler (the app server) on this node's port for every path the media
+   * node does not own (signal, validate, Twirp, /healthz).
+   */
+  mountApp(handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+    this.app = handler;
+  }
+
   // ---- RoomDirectory / SignalHost --------------------------------------------------------
 
   rooms(): Iterable<Room> {
@@ -198,7 +208,7 @@ export class MediaNode implements SignalHost, RoomDirectory {
   private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (isTwirp(url.pathname)) return handleTwirp(req, res, this, this.cfg.keys);
-    if (url.pathname === '/' || url.pathname === '/healthz') {
+    if (url.pathname === '/healthz' || (url.pathname === '/' && !this.app)) {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('OK');
       return;
@@ -216,6 +226,7 @@ export class MediaNode implements SignalHost, RoomDirectory {
       }
       return;
     }
+    if (this.app) return this.app(req, res);
     sendJson(res, 404, { code: 'not_found', message: `no route for ${url.pathname}` });
   }
 

@@ -27,6 +27,11 @@ export class WebhookNotifier {
 
   constructor(private readonly cfg: WebhookConfig) {}
 
+  /** Adds a receiver (the in-process app server learns its URL only once the port is bound). */
+  addUrl(url: string): void {
+    if (!this.cfg.urls.includes(url)) this.cfg.urls.push(url);
+  }
+
   notify(event: Omit<ConstructorParameters<typeof WebhookEvent>[0] & object, 'id' | 'createdAt'>): void {
     if (this.cfg.urls.length === 0) return;
     if (this.inflight >= this.maxQueue) {

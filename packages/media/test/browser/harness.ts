@@ -1,12 +1,12 @@
 // Real-browser test harness: drives livekit-client in Debian's headless Chromium through
 // playwright-core. One Chromium process per fake-microphone tone (the fake capture file is a
 // process-wide flag), one browser context and page per participant.
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isDeepStrictEqual, promisify } from 'node:util';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { isDeepStrictEqual } from 'node:util';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { BROWSER_TIMEOUT_MS, launchChromium } from '../support/chromium.ts';
 import { type PageServer, startPageServer } from './page-server.js';
 import type {
   ConnectOptions,
@@ -21,30 +21,8 @@ import type {
 
 export type { ConnectOptions, DataOptions, ListenOptions, RecordedEvent, RemoteParticipantInfo, ToneResult };
 
-const CHROMIUM = '/usr/bin/chromium';
-/** The flags from FACTS.md ("Headless Chromium for real-browser tests"). */
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-  '--autoplay-policy=no-user-gesture-required',
-  '--allow-loopback-in-peer-connection',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-];
-/** What playwright-core needs to talk to a browser it launched with none of its own default flags. */
-const PLAYWRIGHT_FLAGS = ['--remote-debugging-pipe', '--no-startup-window'];
-const TONE_SECONDS = 60;
-const TIMEOUT_MS = 30_000;
+const TIMEOUT_MS = BROWSER_TIMEOUT_MS;
 const LOG_TAIL = 40;
-
-const run = promisify(execFile);
 
 export interface ParticipantOptions {
   /** Frequency of the sine tone this participant's fake microphone plays; default: Chromium's own beep. */
@@ -90,27 +68,8 @@ class BrowserHarness implements Harness {
     return Participant.open(context, this.server.url, opts.name ?? `participant-${++this.count}`);
   }
 
-  private async launch(toneHz: number | undefined): Promise<Browser> {
-    const profile = await mkdtemp(join(this.dir, 'profile-'));
-    const args = [...CHROMIUM_FLAGS, ...PLAYWRIGHT_FLAGS, `--user-data-dir=${profile}`];
-    if (toneHz !== undefined) {
-      const wav = join(this.dir, `tone-${toneHz}.wav`);
-      await run('sox', [
-        '-n',
-        '-r',
-        '48000',
-        '-c',
-        '1',
-        wav,
-        'synth',
-        String(TONE_SECONDS),
-        'sine',
-        String(toneHz),
-      ]);
-      // Chromium loops the file (a "%noloop" suffix would stop that).
-      args.push(`--use-file-for-fake-audio-capture=${wav}`);
-    }
-    return chromium.launch({ executablePath: CHROMIUM, ignoreDefaultArgs: true, args, timeout: TIMEOUT_MS });
+  private launch(toneHz: number | undefined): Promise<Browser> {
+    return launchChromium(this.dir, toneHz);
   }
 
   async close(): Promise<void> {
