@@ -1,0 +1,432 @@
+/**
+ * RoomSession: one person's presence in one room. Three concerns, kept apart:
+ *  - the app API (join/leave, hand, invitation, chat) through SottoApi;
+ *  - the stage state, from the SSE stream `/api/rooms/{id}/events` (older versions dropped);
+ *  - media transport through livekit-client (audio only). All livekit-client use lives in this
+ *    file, so end-to-end encryption can be slotted in at `#connectMedia`.
+ * The media node knows participants only by their per-join handle; names come from RoomState.
+ */
+import type { ChatMessage, RoomState } from '@sotto/app/api';
+import {
+  ConnectionState,
+  type LocalParticipant,
+  type Participant,
+  type RemoteTrack,
+  Room,
+  RoomEvent,
+  Track,
+  type TrackPublication,
+} from 'livekit-client';
+import { SottoApi } from './api.ts';
+import { Emitter } from './emitter.ts';
+import { mergeChat, sameSet, shouldApply, usersForHandles } from './stage.ts';
+
+export interface MicState {
+  /** The media node lets this participant publish (they are on stage). */
+  canPublish: boolean;
+  /** The microphone track is published. */
+  published: boolean;
+  /** Published but muted (by the user, or by a moderator). */
+  muted: boolean;
+}
+
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+
+export interface RoomSessionEvents {
+  state: [RoomState];
+  chat: [ChatMessage];
+  /** User ids currently speaking. */
+  speaking: [ReadonlySet<string>];
+  /** User ids whose microphone is published and unmuted (everyone else on stage shows as muted). */
+  audible: [ReadonlySet<string>];
+  ended: [];
+  removed: [{ blocked: boolean }];
+  error: [Error];
+  micChanged: [MicState];
+  connection: [ConnectionStatus];
+  /** The browser blocked audio playback until a user gesture; call `startAudio()` from one. */
+  audioBlocked: [boolean];
+}
+
+/** The part of EventSource that RoomSession uses (Node bots can pass a polyfill). */
+export interface EventSourceLike {
+  readonly readyState: number;
+  addEventListener(type: string, listener: (ev: MessageEvent) => void): void;
+  onerror: ((ev: Event) => unknown) | null;
+  onopen: ((ev: Event) => unknown) | null;
+  close(): void;
+}
+
+export interface RoomSessionOptions {
+  api?: SottoApi;
+  /** Where remote <audio> elements are appended (default document.body). */
+  audioContainer?: HTMLElement;
+  /** Defaults to `new EventSource(url)`. */
+  eventSource?: (url: string) => EventSourceLike;
+}
+
+const EVENTSOURCE_CLOSED = 2;
+
+export class RoomSession extends Emitter<RoomSessionEvents> {
+  readonly roomId: string;
+  readonly api: SottoApi;
+  /** This join's media identity. */
+  handle = '';
+  #state: RoomState | null = null;
+  #chat: ChatMessage[] = [];
+  #speakingHandles: string[] = [];
+  #speaking: ReadonlySet<string> = new Set();
+  #audibleHandles: string[] = [];
+  #audible: ReadonlySet<string> = new Set();
+  #mic: MicState = { canPublish: false, published: false, muted: false };
+  #connection: ConnectionStatus = 'connecting';
+  #room: Room | null = null;
+  #events: EventSourceLike | null = null;
+  #eventsRetry: ReturnType<typeof setTimeout> | null = null;
+  readonly #audioElements = new Map<string, HTMLMediaElement[]>();
+  readonly #audioContainer: HTMLElement | undefined;
+  readonly #eventSource: (url: string) => EventSourceLike;
+  #closed = false;
+  #micBusy: Promise<void> = Promise.resolve();
+
+  constructor(roomId: string, options: RoomSessionOptions = {}) {
+    super();
+    this.roomId = roomId;
+    this.api = options.api ?? new SottoApi();
+    this.#audioContainer = options.audioContainer;
+    this.#eventSource = options.eventSource ?? ((url) => new EventSource(url, { withCredentials: true }));
+  }
+
+  get state(): RoomState | null {
+    return this.#state;
+  }
+  get chat(): readonly ChatMessage[] {
+    return this.#chat;
+  }
+  get speaking(): ReadonlySet<string> {
+    return this.#speaking;
+  }
+  get audible(): ReadonlySet<string> {
+    return this.#audible;
+  }
+  get mic(): MicState {
+    return this.#mic;
+  }
+  get connection(): ConnectionStatus {
+    return this.#connection;
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+  get audioBlocked(): boolean {
+    const room = this.#room;
+    return room !== null && room.state === ConnectionState.Connected && !room.canPlaybackAudio;
+  }
+
+  /**
+   * Joins: the API call (throws ApiError: 403 banned/blocked/not_invited, 409 room_full, 410
+   * room_ended), then the state stream, the chat history and the media connection. A media failure
+   * does not throw: it is reported through `error` and `connection`, so chat and state still work.
+   */
+  async join(): Promise<RoomState> {
+    const joined = await this.api.joinRoom(this.roomId);
+    this.handle = joined.handle;
+    this.#applyState(joined.state);
+    this.#openEvents();
+    this.api.chat(this.roomId).then(
+      (history) => this.#addChat(history),
+      (err) => this.#fail(err),
+    );
+    await this.#connectMedia(joined.mediaUrl, joined.mediaToken);
+    return joined.state;
+  }
+
+  /** Applies a RoomState from an API answer (dropped if older than what we have). */
+  applyState(state: RoomState): void {
+    this.#applyState(state);
+  }
+
+  // ---- stage actions (the answers carry the new state) ----
+  async setHand(raised: boolean): Promise<void> {
+    this.#applyState(await this.api.setHand(this.roomId, raised));
+  }
+  async answerInvitation(accept: boolean): Promise<void> {
+    this.#applyState(await this.api.answerInvitation(this.roomId, accept));
+  }
+  async sendChat(text: string): Promise<void> {
+    const msg = await this.api.sendChat(this.roomId, text);
+    this.#addChat([msg]);
+  }
+
+  /** Mutes or unmutes the published microphone. */
+  setMicMuted(muted: boolean): Promise<void> {
+    return this.#serialMic(async () => {
+      const room = this.#room;
+      if (!room || !this.#mic.published) return;
+      await room.localParticipant.setMicrophoneEnabled(!muted);
+      this.#updateMic();
+    });
+  }
+
+  /** Resumes audio playback after the browser blocked autoplay; call from a click handler. */
+  async startAudio(): Promise<void> {
+    await this.#room?.startAudio();
+    this.emit('audioBlocked', this.audioBlocked);
+  }
+
+  /** Leaves the room (`quiet`: no "… left" line in the chat), then disconnects. */
+  async leave(options: { quiet?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.api.leaveRoom(this.roomId, options.quiet ?? false);
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Disconnects without telling the app server (it notices via the media node's webhook). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#events?.close();
+    this.#events = null;
+    if (this.#eventsRetry) clearTimeout(this.#eventsRetry);
+    const room = this.#room;
+    this.#room = null;
+    for (const els of this.#audioElements.values()) for (const el of els) el.remove();
+    this.#audioElements.clear();
+    this.#setConnection('disconnected');
+    if (room) await room.disconnect();
+    this.removeAllListeners();
+  }
+
+  // ---- state stream ----
+  #applyState(state: RoomState): void {
+    if (this.#closed || state.id !== this.roomId || !shouldApply(this.#state, state)) return;
+    this.#state = state;
+    this.emit('state', state);
+    this.#recomputeUsers();
+    if (state.status === 'ended') void this.#ended();
+  }
+
+  #addChat(messages: ChatMessage[]): void {
+    if (this.#closed) return;
+    const before = new Set(this.#chat.map((m) => m.id));
+    this.#chat = mergeChat(this.#chat, messages);
+    for (const m of this.#chat) if (!before.has(m.id)) this.emit('chat', m);
+  }
+
+  #openEvents(): void {
+    if (this.#closed) return;
+    const es = this.#eventSource(this.api.roomEventsUrl(this.roomId));
+    this.#events = es;
+    const parse = <T>(ev: MessageEvent): T | undefined => {
+      try {
+        return JSON.parse(String(ev.data)) as T;
+      } catch {
+        return undefined;
+      }
+    };
+    es.addEventListener('state', (ev) => {
+      const s = parse<RoomState>(ev);
+      if (s) this.#applyState(s);
+    });
+    es.addEventListener('chat', (ev) => {
+      const m = parse<ChatMessage>(ev);
+      if (m) this.#addChat([m]);
+    });
+    es.addEventListener('ended', () => void this.#ended());
+    es.addEventListener('removed', (ev) => {
+      const r = parse<{ blocked?: boolean }>(ev);
+      void this.#removed(r?.blocked === true);
+    });
+    es.onerror = () => {
+      // EventSource retries by itself unless the server refused the stream (non-200): then find out why.
+      if (es.readyState !== EVENTSOURCE_CLOSED || this.#closed || this.#events !== es) return;
+      this.#events = null;
+      void this.#checkAfterStreamClosed();
+    };
+  }
+
+  async #checkAfterStreamClosed(): Promise<void> {
+    try {
+      const state = await this.api.room(this.roomId);
+      if (state.status === 'ended') return void this.#ended();
+      if (!state.me) return void this.#removed(false);
+      this.#applyState(state);
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      if (status === 404 || status === 410) return void this.#ended();
+      if (status === 403) return void this.#removed(false);
+    }
+    if (!this.#closed) this.#eventsRetry = setTimeout(() => this.#openEvents(), 3000);
+  }
+
+  async #ended(): Promise<void> {
+    if (this.#closed) return;
+    this.emit('ended');
+    await this.close();
+  }
+
+  async #removed(blocked: boolean): Promise<void> {
+    if (this.#closed) return;
+    this.emit('removed', { blocked });
+    await this.close();
+  }
+
+  #fail(err: unknown): void {
+    if (this.#closed) return;
+    this.emit('error', err instanceof Error ? err : new Error(String(err)));
+  }
+
+  // ---- media (livekit-client) ----
+  async #connectMedia(url: string, token: string): Promise<void> {
+    const room = new Room({ adaptiveStream: false, dynacast: false });
+    this.#room = room;
+    room
+      .on(RoomEvent.TrackSubscribed, (track) => this.#attachAudio(track))
+      .on(RoomEvent.TrackUnsubscribed, (track) => this.#detachAudio(track))
+      .on(RoomEvent.ActiveSpeakersChanged, (speakers: Participant[]) => {
+        this.#speakingHandles = speakers.map((p) => p.identity);
+        this.#recomputeUsers();
+      })
+      .on(RoomEvent.ParticipantPermissionsChanged, (_prev, participant) => {
+        if (participant === room.localParticipant) this.#syncPublishing();
+      })
+      .on(RoomEvent.TrackMuted, (_pub: TrackPublication, p: Participant) => this.#onTrackChange(p))
+      .on(RoomEvent.TrackUnmuted, (_pub: TrackPublication, p: Participant) => this.#onTrackChange(p))
+      .on(RoomEvent.TrackPublished, () => this.#recomputeAudible())
+      .on(RoomEvent.TrackUnpublished, () => this.#recomputeAudible())
+      .on(RoomEvent.ParticipantConnected, () => this.#recomputeAudible())
+      .on(RoomEvent.ParticipantDisconnected, () => this.#recomputeAudible())
+      .on(RoomEvent.LocalTrackPublished, () => this.#onTrackChange(room.localParticipant))
+      .on(RoomEvent.LocalTrackUnpublished, () => this.#onTrackChange(room.localParticipant))
+      .on(RoomEvent.AudioPlaybackStatusChanged, () => this.emit('audioBlocked', this.audioBlocked))
+      .on(RoomEvent.MediaDevicesError, (err: Error) => this.#fail(err))
+      .on(RoomEvent.ConnectionStateChanged, (s: ConnectionState) => {
+        if (s === ConnectionState.Connected) this.#setConnection('connected');
+        else if (s === ConnectionState.Disconnected) this.#setConnection('disconnected');
+        else if (s === ConnectionState.Connecting) this.#setConnection('connecting');
+        else this.#setConnection('reconnecting');
+      });
+    this.#setConnection('connecting');
+    try {
+      await room.connect(url, token, { autoSubscribe: true });
+    } catch (err) {
+      if (this.#room !== room) return;
+      this.#setConnection('disconnected');
+      this.#fail(new Error(`Could not connect to the audio server: ${(err as Error).message ?? err}`));
+      return;
+    }
+    if (this.#closed) {
+      await room.disconnect();
+      return;
+    }
+    this.#setConnection('connected');
+    this.emit('audioBlocked', this.audioBlocked);
+    this.#syncPublishing();
+  }
+
+  #attachAudio(track: RemoteTrack): void {
+    if (track.kind !== Track.Kind.Audio || this.#closed) return;
+    const el = track.attach();
+    el.dataset['sottoTrack'] = track.sid ?? '';
+    (this.#audioContainer ?? document.body).append(el);
+    const key = track.sid ?? track.mediaStreamTrack.id;
+    this.#audioElements.set(key, [...(this.#audioElements.get(key) ?? []), el]);
+  }
+
+  #detachAudio(track: RemoteTrack): void {
+    const key = track.sid ?? track.mediaStreamTrack.id;
+    for (const el of track.detach()) el.remove();
+    for (const el of this.#audioElements.get(key) ?? []) el.remove();
+    this.#audioElements.delete(key);
+  }
+
+  #onTrackChange(p: Participant): void {
+    if (this.#room && p === this.#room.localParticipant) this.#updateMic();
+    this.#recomputeAudible();
+  }
+
+  #recomputeAudible(): void {
+    const room = this.#room;
+    if (!room) return;
+    const handles: string[] = [];
+    for (const p of [room.localParticipant, ...room.remoteParticipants.values()]) {
+      const pub = p.getTrackPublication(Track.Source.Microphone);
+      if (pub && !pub.isMuted) handles.push(p.identity);
+    }
+    this.#audibleHandles = handles;
+    this.#recomputeUsers();
+  }
+
+  /** Publishes the microphone when the media node grants canPublish; unpublishes when it is revoked. */
+  #syncPublishing(): void {
+    void this.#serialMic(async () => {
+      const room = this.#room;
+      if (!room || this.#closed) return;
+      const lp = room.localParticipant;
+      const canPublish = lp.permissions?.canPublish === true;
+      const published = micPublication(lp) !== undefined;
+      if (canPublish && !published) {
+        try {
+          await lp.setMicrophoneEnabled(true);
+        } catch (err) {
+          this.#fail(new Error(`Could not start your microphone: ${(err as Error).message ?? String(err)}`));
+        }
+      } else if (!canPublish && published) {
+        for (const pub of lp.audioTrackPublications.values()) {
+          if (pub.track) await lp.unpublishTrack(pub.track, true);
+        }
+      }
+      this.#updateMic();
+    });
+  }
+
+  #serialMic(fn: () => Promise<void>): Promise<void> {
+    const next = this.#micBusy.then(fn, fn);
+    this.#micBusy = next.catch(() => {});
+    return next;
+  }
+
+  #updateMic(): void {
+    const room = this.#room;
+    if (!room) return;
+    const lp = room.localParticipant;
+    const pub = micPublication(lp);
+    const mic: MicState = {
+      canPublish: lp.permissions?.canPublish === true,
+      published: pub !== undefined,
+      muted: pub ? pub.isMuted : false,
+    };
+    const m = this.#mic;
+    if (m.canPublish === mic.canPublish && m.published === mic.published && m.muted === mic.muted) return;
+    this.#mic = mic;
+    this.emit('micChanged', mic);
+  }
+
+  /** Maps the media node's handles to users (via the latest RoomState) for `speaking` and `audible`. */
+  #recomputeUsers(): void {
+    if (!this.#state) return;
+    const speaking = usersForHandles(this.#state, this.#speakingHandles);
+    if (!sameSet(speaking, this.#speaking)) {
+      this.#speaking = speaking;
+      this.emit('speaking', speaking);
+    }
+    const audible = usersForHandles(this.#state, this.#audibleHandles);
+    if (!sameSet(audible, this.#audible)) {
+      this.#audible = audible;
+      this.emit('audible', audible);
+    }
+  }
+
+  #setConnection(s: ConnectionStatus): void {
+    if (this.#connection === s) return;
+    this.#connection = s;
+    this.emit('connection', s);
+  }
+}
+
+function micPublication(lp: LocalParticipant): TrackPublication | undefined {
+  return lp.getTrackPublication(Track.Source.Microphone);
+}
