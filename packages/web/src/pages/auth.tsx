@@ -141,10 +141,11 @@ function SignUp({ onDone }: { onDone: Done }) {
             spellCheck={false}
             aria-describedby="username-hint"
           />
-          <small id="username-hint" className="hint">
-            {USERNAME_HINT}
-          </small>
         </label>
+        {/* outside the label: the hint describes the field (aria-describedby), it is not its name */}
+        <small id="username-hint" className="hint hint-field">
+          {USERNAME_HINT}
+        </small>
         <label className="field">
           <span>Display name</span>
           <input

@@ -53,9 +53,17 @@ function ProfileSettings() {
         </label>
         <label className="field">
           <span>Bio</span>
-          <textarea value={bio} onChange={(e) => setBio(e.target.value)} maxLength={280} rows={3} />
-          <small className="hint">{280 - bio.length} characters left</small>
+          <textarea
+            value={bio}
+            onChange={(e) => setBio(e.target.value)}
+            maxLength={280}
+            rows={3}
+            aria-describedby="bio-hint"
+          />
         </label>
+        <small id="bio-hint" className="hint hint-field">
+          {280 - bio.length} characters left
+        </small>
         <ErrorNote error={error} />
         <div aria-live="polite">{saved && <p className="note note-ok">Profile saved.</p>}</div>
         <button type="submit" className="btn btn-primary" disabled={busy}>

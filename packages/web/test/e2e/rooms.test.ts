@@ -1,0 +1,218 @@
+// The product working, as people use it: real Chromium (virtual passkey authenticators, fake
+// microphones playing tones), the web app served by `sotto start --dev`, real WebRTC through
+// the media node. A moderator opens a room; a second user signs up with an invite, finds the room
+// in the hallway, raises a hand, is invited, accepts, and is heard; a third leaves quietly; a
+// blocked user cannot get in.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import type { Browser, Page } from 'playwright-core';
+import type { ToneResult } from '../../../media/test/browser/types.ts';
+import { launchChromium } from '../../../media/test/support/chromium.ts';
+import { type RunningServer, startServer } from './server.ts';
+
+const MODERATOR_HZ = 440;
+const SPEAKER_HZ = 660;
+const SHOTS = fileURLToPath(new URL('../../../../.test-artifacts/e2e/', import.meta.url));
+const TOPIC = 'Night owls talk shop';
+
+async function listenScript(): Promise<string> {
+  const out = await build({
+    entryPoints: [fileURLToPath(new URL('./listen-page.ts', import.meta.url))],
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'chrome120',
+    write: false,
+    logLevel: 'silent',
+  });
+  const [file] = out.outputFiles;
+  if (!file) throw new Error('esbuild produced no output');
+  return file.text;
+}
+
+interface User {
+  page: Page;
+  username: string;
+  displayName: string;
+  logs: string[];
+}
+
+describe('rooms app end to end (Chromium, passkeys, real audio)', { timeout: 300_000 }, () => {
+  let server: RunningServer;
+  let dir: string;
+  let script: string;
+  const browsers: Browser[] = [];
+  const users: User[] = [];
+  let moderatorBrowser: Browser;
+  let speakerBrowser: Browser;
+  let roomPath = '';
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sotto-e2e-browsers-'));
+    script = await listenScript();
+    server = await startServer();
+    moderatorBrowser = await launchChromium(dir, MODERATOR_HZ);
+    speakerBrowser = await launchChromium(dir, SPEAKER_HZ);
+    browsers.push(moderatorBrowser, speakerBrowser);
+    await mkdir(SHOTS, { recursive: true });
+  });
+
+  after(async () => {
+    await Promise.allSettled(browsers.map((b) => b.close()));
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A person with their own browser profile and a passkey authenticator on their device. */
+  async function newUser(browser: Browser, username: string, displayName: string): Promise<User> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    context.setDefaultTimeout(20_000);
+    await context.addInitScript({ content: script });
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+    const user: User = { page, username, displayName, logs: [] };
+    page.on('console', (m) => user.logs.push(`[${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => user.logs.push(`[pageerror] ${e.message}`));
+    users.push(user);
+    return user;
+  }
+
+  async function signUp(user: User, invite: string): Promise<void> {
+    const { page } = user;
+    await page.goto(`${server.url}/signup?invite=${encodeURIComponent(invite)}`);
+    await page.getByLabel('Username', { exact: true }).fill(user.username);
+    await page.getByLabel('Display name', { exact: true }).fill(user.displayName);
+    await page.getByRole('button', { name: 'Sign up with a passkey' }).click();
+    await page.getByRole('link', { name: 'Hallway', exact: true }).waitFor();
+  }
+
+  /** The moderator hands out an invite code (Settings → Create invite code, through its API call). */
+  async function invite(from: User): Promise<string> {
+    const res = await from.page.request.post(`${server.url}/api/invites`, { data: {} });
+    assert.equal(res.status(), 200, await res.text());
+    const { code } = (await res.json()) as { code: string };
+    return code;
+  }
+
+  const member = (user: User, who: User, where: 'stage' | 'audience') =>
+    user.page.locator(`[data-testid="${where}-member"][data-username="${who.username}"]`);
+
+  function detectTone(user: User, hz: number, timeoutMs = 15_000): Promise<ToneResult> {
+    return user.page.evaluate(
+      ([h, t]) =>
+        (
+          globalThis as unknown as { sottoTest: { detectTone(hz: number, ms: number): Promise<ToneResult> } }
+        ).sottoTest.detectTone(h, t),
+      [hz, timeoutMs] as const,
+    );
+  }
+
+  /** Rethrows with every page's console tail and the server's output; saves each page's screenshot. */
+  async function failWithLogs(err: unknown): Promise<never> {
+    await Promise.allSettled(
+      users.map((u) => u.page.screenshot({ path: join(SHOTS, `failure-${u.username}.png`) })),
+    );
+    const logs = users.map((u) => `--- ${u.username}\n${u.logs.slice(-30).join('\n')}`).join('\n');
+    throw new Error(`${(err as Error).message}\n${logs}\n--- server\n${server.output().slice(-4000)}`);
+  }
+
+  let ada: User;
+  let grace: User;
+
+  it('a moderator signs up with a passkey and opens a room', async () => {
+    ada = await newUser(moderatorBrowser, 'ada_mod', 'Ada Lovelace');
+    await signUp(ada, server.firstInvite);
+    await ada.page.getByLabel('Topic').fill(TOPIC);
+    await ada.page.getByRole('button', { name: 'Start a room' }).click();
+    await ada.page.waitForURL(/\/room\/[^/]+$/);
+    roomPath = new URL(ada.page.url()).pathname;
+    await member(ada, ada, 'stage').waitFor();
+    assert.equal(await member(ada, ada, 'stage').getAttribute('data-role'), 'moderator');
+  });
+
+  it('an invited user finds the room in the hallway, listens, raises a hand, is invited and is heard', async () => {
+    try {
+      grace = await newUser(speakerBrowser, 'grace_h', 'Grace Hopper');
+      await signUp(grace, await invite(ada));
+      const card = grace.page.getByRole('link', { name: TOPIC, exact: true });
+      await card.waitFor();
+      await grace.page.screenshot({ path: join(SHOTS, 'hallway.png') });
+      await card.click();
+      await member(grace, grace, 'audience').waitFor();
+      // a listener hears the moderator
+      const heardModerator = await detectTone(grace, MODERATOR_HZ);
+      assert.ok(
+        heardModerator.found,
+        `listener did not hear the moderator: ${JSON.stringify(heardModerator)}`,
+      );
+
+      await grace.page.getByRole('button', { name: 'Raise hand' }).click();
+      const queued = ada.page.locator('[data-testid="hand-queue-member"]', { hasText: grace.displayName });
+      await queued.waitFor();
+      await queued.getByRole('button', { name: 'Invite to speak' }).click();
+      await grace.page.getByRole('button', { name: 'Accept', exact: true }).click();
+      await member(ada, grace, 'stage').waitFor();
+      const heardSpeaker = await detectTone(ada, SPEAKER_HZ);
+      assert.ok(
+        heardSpeaker.found,
+        `moderator did not hear the new speaker: ${JSON.stringify(heardSpeaker)}`,
+      );
+      await ada.page.screenshot({ path: join(SHOTS, 'room.png') });
+    } catch (err) {
+      await failWithLogs(err);
+    }
+  });
+
+  it('a listener who leaves quietly disappears without a chat line about it', async () => {
+    try {
+      const carl = await newUser(moderatorBrowser, 'carl_q', 'Carl Quietly');
+      await signUp(carl, await invite(ada));
+      await carl.page.goto(`${server.url}${roomPath}`);
+      await member(ada, carl, 'audience').waitFor();
+      await carl.page.getByRole('button', { name: 'Leave quietly' }).click();
+      await member(ada, carl, 'audience').waitFor({ state: 'detached' });
+      const chat = await ada.page.getByRole('log', { name: 'Chat messages' }).innerText();
+      assert.ok(!chat.includes(carl.displayName), `the quiet leave was announced: ${chat}`);
+    } catch (err) {
+      await failWithLogs(err);
+    }
+  });
+
+  it('a user the moderator blocked does not see the room and cannot join it', async () => {
+    try {
+      const dora = await newUser(moderatorBrowser, 'dora_b', 'Dora Blocked');
+      await signUp(dora, await invite(ada));
+      // in a second tab, so the moderator stays in the room
+      const tab = await ada.page.context().newPage();
+      await tab.goto(`${server.url}/u/${dora.username}`);
+      await tab.getByRole('button', { name: 'Block', exact: true }).click();
+      await tab.getByRole('button', { name: 'Unblock', exact: true }).waitFor();
+      await tab.close();
+      await dora.page.goto(`${server.url}/`);
+      await dora.page.getByRole('button', { name: 'Refresh' }).click();
+      assert.equal(await dora.page.getByRole('link', { name: TOPIC, exact: true }).count(), 0);
+      await dora.page.goto(`${server.url}${roomPath}`);
+      await dora.page.getByRole('heading', { name: /You can.t join this room/ }).waitFor();
+      // and nothing of her reached the room
+      assert.equal(await member(ada, dora, 'audience').count(), 0);
+    } catch (err) {
+      await failWithLogs(err);
+    }
+  });
+});
