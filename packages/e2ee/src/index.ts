@@ -4,6 +4,25 @@
  */
 
 export {
+  decodeSpeakerSignature,
+  encodeSpeakerSignature,
+  FRAME_DIGEST_BYTES,
+  type FrameVerdict,
+  frameDigest,
+  MAX_FRAMES_PER_SIGNATURE,
+  type SignatureCheck,
+  SPEAKER_SIG_LABEL,
+  SPEAKER_SIG_VERSION,
+  type SpeakerRoster,
+  SpeakerSigError,
+  type SpeakerSignature,
+  SpeakerSigner,
+  type SpeakerSignerOptions,
+  SpeakerVerifier,
+  type SpeakerVerifierOptions,
+  speakerSigHash,
+} from './auth/speaker-sig.ts';
+export {
   createListenerKek,
   KEK_BYTES,
   KEK_WRAP_LABEL,
@@ -33,6 +52,64 @@ export {
   wrapInfo,
   wrapKey,
 } from './hpke/wrap.ts';
+export {
+  DEVICE_IDENTITY_LABEL,
+  type DeviceIdentity,
+  type DeviceIdentityKeys,
+  type DeviceRef,
+  decodeDeviceIdentity,
+  decodeDeviceRef,
+  encodeDeviceIdentity,
+  encodeDeviceRef,
+  generateDeviceIdentity,
+  IdentityError,
+  type IdentityErrorCode,
+  importSigningKey,
+  importVerifyKey,
+  type KeyDirectory,
+  signEd25519,
+  verifyEd25519,
+} from './identity/device.ts';
+export {
+  fingerprintDigits,
+  SAFETY_NUMBER_ITERATIONS,
+  SAFETY_NUMBER_VERSION,
+  safetyNumber,
+} from './identity/safety-number.ts';
+export {
+  MemoryKeyDirectory,
+  MemoryTofuStore,
+  sameKeys,
+  type TofuStore,
+  type TofuVerdict,
+} from './identity/tofu.ts';
+export {
+  type CredentialVerdict,
+  checkCredential,
+  credentialDevice,
+  directoryAuthService,
+} from './mls/credentials.ts';
+export {
+  type CommitOutput,
+  createStageKeyPackage,
+  decodeKeyPackage,
+  type EpochKeys,
+  type PendingJoin,
+  SECURITY_CODE_LABEL,
+  SFRAME_BASE_KEY_BYTES,
+  SFRAME_EXPORTER_LABEL,
+  STAGE_CIPHERSUITE,
+  type StageChange,
+  StageError,
+  type StageErrorCode,
+  type StageEvent,
+  StageMember,
+  type StageMemberInfo,
+  type StageOptions,
+  type StagePolicy,
+  securityCodeFrom,
+  stageCiphersuite,
+} from './mls/stage.ts';
 export { concatBytes } from './sframe/bytes.ts';
 export { type DecryptedFrame, SFrameContext, type SFrameContextOptions } from './sframe/context.ts';
 export { isSFrameError, SFrameError, type SFrameErrorCode } from './sframe/errors.ts';
