@@ -164,7 +164,13 @@ export const CreateEventRequest = z.object({
   clubId: Id.optional(),
 });
 export type CreateEventRequest = z.infer<typeof CreateEventRequest>;
-export const UpdateEventRequest = CreateEventRequest.partial();
+/** Partial update; fields left out keep their value (no defaults here, unlike CreateEventRequest). */
+export const UpdateEventRequest = z.object({
+  title: z.string().trim().min(2).max(120).optional(),
+  description: z.string().max(1000).optional(),
+  startsAt: Timestamp.optional(),
+  clubId: Id.optional(),
+});
 export type UpdateEventRequest = z.infer<typeof UpdateEventRequest>;
 
 // ---- rooms -------------------------------------------------------------------------------------

@@ -1,0 +1,21 @@
+/** The app server's configuration (see createAppServer). */
+import type { MediaConfig } from './media/gateway.ts';
+
+export interface AppConfig {
+  /** `sqlite:PATH` | `sqlite::memory:` | `postgres://…` */
+  database: string;
+  media: MediaConfig;
+  /** Dev mode: offers the dev sign-in (loopback only). */
+  dev: boolean;
+  rpName?: string;
+  /** WebAuthn relying party id; default: the request's hostname. */
+  rpId?: string;
+  /** Allowed WebAuthn origins; default: the request's origin. */
+  origins?: string[];
+  /** How long reports are kept (default 90 days). */
+  reportRetentionDays?: number;
+  /** Directory of the built web app, served for non-/api paths (SPA fallback to index.html). */
+  webDist?: string;
+  /** SSE comment heartbeat period in ms (default 15 000). */
+  sseHeartbeatMs?: number;
+}
