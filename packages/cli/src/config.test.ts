@@ -44,6 +44,7 @@ describe('resolveConfig defaults', () => {
       publicAddress: undefined,
       tls: undefined,
       webhookUrls: [],
+      app: { database: 'sqlite:./data/sotto.db', reportRetentionDays: 90 },
     });
   });
 
@@ -82,6 +83,9 @@ describe('resolveConfig from flags and environment', () => {
         '--webhook=http://127.0.0.1:9000/lk',
         '--log-level',
         'debug',
+        '--database',
+        'postgres://sotto@db.internal/sotto',
+        '--report-retention-days=30',
       ],
       KEYS,
     );
@@ -95,7 +99,16 @@ describe('resolveConfig from flags and environment', () => {
       publicAddress: '203.0.113.7',
       tls: { certFile: '/etc/sotto/cert.pem', keyFile: '/etc/sotto/key.pem' },
       webhookUrls: ['https://a.example/hook', 'http://127.0.0.1:9000/lk'],
+      app: { database: 'postgres://sotto@db.internal/sotto', reportRetentionDays: 30 },
     });
+  });
+
+  it('DATABASE_URL and --media-only (no app server)', () => {
+    assert.deepEqual(resolveConfig(['--dev'], { DATABASE_URL: 'postgresql://localhost/x' }).app, {
+      database: 'postgresql://localhost/x',
+      reportRetentionDays: 90,
+    });
+    assert.equal(resolveConfig(['--dev', '--media-only'], {}).app, null);
   });
 
   it('reads the SOTTO_* environment', () => {
@@ -236,6 +249,16 @@ describe('resolveConfig errors', () => {
     );
     configError(() => resolveConfig(['--dev'], { SOTTO_LOG_LEVEL: 'INFO' }), /--log-level must be one of/);
     assert.equal(resolveConfig(['--dev', '--log-level', 'silent'], {}).logLevel, 'silent');
+  });
+
+  it('database URL or retention it cannot use', () => {
+    configError(() => resolveConfig(['--dev', '--database', 'mysql://x'], {}), /--database must be/);
+    configError(() => resolveConfig(['--dev', '--database', 'sqlite:'], {}), /--database must be/);
+    for (const days of ['0', '-1', 'soon', '3651'])
+      configError(
+        () => resolveConfig(['--dev', '--report-retention-days', days], {}),
+        /--report-retention-days must be a whole number of days 1-3650/,
+      );
   });
 
   it('no keys without --dev', () => {

@@ -11,6 +11,8 @@ export class ConfigError extends Error {
 export interface StartOptions extends MediaNodeConfig {
   dev: boolean;
   logLevel: LogLevel;
+  /** null: media node only (no app server, no web app). */
+  app: { database: string; reportRetentionDays: number } | null;
 }
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -26,6 +28,9 @@ const FLAGS = new Set([
   'tls-key',
   'webhook',
   'log-level',
+  'database',
+  'report-retention-days',
+  'media-only',
 ]);
 
 export function parseArgs(argv: string[]): Map<string, string[]> {
@@ -38,7 +43,7 @@ export function parseArgs(argv: string[]): Map<string, string[]> {
     const inline = eq < 0 ? undefined : a.slice(eq + 1);
     if (!FLAGS.has(k)) throw new ConfigError(`unknown flag --${k}`);
     let v = inline;
-    if (v === undefined) v = k === 'dev' ? 'true' : argv[++i];
+    if (v === undefined) v = k === 'dev' || k === 'media-only' ? 'true' : argv[++i];
     if (v === undefined) throw new ConfigError(`--${k} needs a value`);
     out.set(k, [...(out.get(k) ?? []), v]);
   }
@@ -93,6 +98,15 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
     }
     if (!ok) throw new ConfigError(`webhook URL "${w}" is not an http(s) URL`);
   }
+  const database = one('database', 'DATABASE_URL') ?? 'sqlite:./data/sotto.db';
+  if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(database))
+    throw new ConfigError(`--database must be sqlite:PATH or postgres://…, got "${database}"`);
+  const retention = one('report-retention-days', 'SOTTO_REPORT_RETENTION_DAYS') ?? '90';
+  if (!/^\d+$/.test(retention) || Number(retention) < 1 || Number(retention) > 3650)
+    throw new ConfigError(
+      `--report-retention-days must be a whole number of days 1-3650, got "${retention}"`,
+    );
+  const mediaOnly = a.get('media-only')?.at(-1) === 'true';
   const logLevel = (one('log-level', 'SOTTO_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LEVELS.includes(logLevel)) throw new ConfigError(`--log-level must be one of ${LEVELS.join(', ')}`);
   return {
@@ -105,5 +119,6 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
     publicAddress: publicIp,
     tls: cert && key ? { certFile: cert, keyFile: key } : undefined,
     webhookUrls: webhooks,
+    app: mediaOnly ? null : { database, reportRetentionDays: Number(retention) },
   };
 }

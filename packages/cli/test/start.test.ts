@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freeUdpPort } from '../../media/test/support/ports.ts';
@@ -15,8 +18,16 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI until it exits, or until `until` matches its stdout (then stops it). */
-function cli(args: string[], until?: RegExp, timeoutMs = 20_000): Promise<Run> {
+/**
+ * Runs the CLI until it exits, or until `until` matches its stdout; then awaits `whileUp` (the
+ * server still running) and stops it with SIGTERM.
+ */
+function cli(
+  args: string[],
+  until?: RegExp,
+  whileUp: (stdout: string) => Promise<void> = async () => {},
+  timeoutMs = 20_000,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: 'pipe' });
     let stdout = '';
@@ -25,16 +36,27 @@ function cli(args: string[], until?: RegExp, timeoutMs = 20_000): Promise<Run> {
       child.kill('SIGKILL');
       reject(new Error(`sotto ${args.join(' ')} did not finish: ${stdout}${stderr}`));
     }, timeoutMs);
+    let matched = false;
+    let failure: unknown;
     child.stdout.on('data', (d: Buffer) => {
       stdout += d;
-      if (until?.test(stdout)) child.kill('SIGTERM');
+      if (matched || !until?.test(stdout)) return;
+      matched = true;
+      whileUp(stdout).then(
+        () => child.kill('SIGTERM'),
+        (err) => {
+          failure = err;
+          child.kill('SIGTERM');
+        },
+      );
     });
     child.stderr.on('data', (d: Buffer) => {
       stderr += d;
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      if (failure) reject(failure);
+      else resolve({ code, stdout, stderr });
     });
   });
 }
@@ -45,15 +67,38 @@ describe('sotto start', { timeout: 60_000 }, () => {
     for (const h of held) h.close();
   });
 
-  it('serves in dev mode on the given ports and stops cleanly on SIGTERM', async () => {
+  it('serves the media node, the app API and the web app on one port; stops cleanly on SIGTERM', async () => {
     const udp = await freeUdpPort();
-    const run = await cli(
-      ['start', '--dev', '--port', '0', '--udp-port', String(udp)],
-      /Sotto media node on/,
-    );
-    assert.match(run.stdout, new RegExp(`Sotto media node on ws://127\\.0\\.0\\.1:\\d+ \\(UDP ${udp}\\)`));
-    assert.match(run.stdout, /dev mode: key devkey/);
-    assert.equal(run.code, 0);
+    const dir = await mkdtemp(join(tmpdir(), 'sotto-cli-'));
+    try {
+      const run = await cli(
+        ['start', '--dev', '--port', '0', '--udp-port', String(udp), '--database', `sqlite:${dir}/s.db`],
+        /First invite code/,
+        async (stdout) => {
+          const base = /Sotto app on (http:\/\/localhost:\d+)/.exec(stdout)?.[1];
+          assert.ok(base, stdout);
+          const me = await fetch(`${base}/api/me`);
+          assert.equal(me.status, 401);
+          assert.equal(me.headers.get('content-type'), 'application/problem+json');
+          const page = await fetch(`${base}/room/anything`); // a client route: the SPA's index.html
+          assert.equal(page.status, 200);
+          assert.match(await page.text(), /<div id="root">/);
+          assert.equal(await (await fetch(`${base}/healthz`)).text(), 'OK');
+        },
+      );
+      assert.match(run.stdout, new RegExp(`Sotto media node on ws://127\\.0\\.0\\.1:\\d+ \\(UDP ${udp}\\)`));
+      assert.match(run.stdout, /dev mode: key devkey/);
+      assert.match(run.stdout, /First invite code \(no accounts yet\): [A-Z0-9]{8,}/);
+      assert.equal(run.code, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a database URL it cannot use, with exit code 2', async () => {
+    const run = await cli(['start', '--dev', '--port', '0', '--database', 'mysql://x']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--database must be sqlite:PATH or postgres:\/\/…/);
   });
 
   it('refuses a UDP port already in use, with exit code 2', async () => {
