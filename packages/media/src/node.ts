@@ -19,7 +19,7 @@ import { WebSocketServer } from 'ws';
 import { handleTwirp, isTwirp, type RoomDirectory } from './api/twirp.ts';
 import { WebhookNotifier } from './api/webhooks.ts';
 import { type KeyStore, requireJoinGrant, verifyToken } from './auth/token.ts';
-import { Room, type RoomEvents, type RoomOptions } from './rtc/room.ts';
+import { type PayloadTap, Room, type RoomEvents, type RoomOptions } from './rtc/room.ts';
 import { createDtlsIdentity, type DtlsIdentity } from './sfu/dtls.ts';
 import type { TransportConfig } from './sfu/transport.ts';
 import { parseJoin, signalPath } from './signal/join.ts';
@@ -44,6 +44,8 @@ export interface MediaNodeConfig {
   pingInterval?: number;
   pingTimeout?: number;
   region?: string;
+  /** Test instrumentation (the E2EE canary): every RTP payload any room forwards. Never in production. */
+  payloadTap?: PayloadTap;
 }
 
 export class MediaNode implements SignalHost, RoomDirectory {
@@ -179,6 +181,7 @@ export class MediaNode implements SignalHost, RoomDirectory {
         departureTimeout: opts.departureTimeout ?? this.cfg.departureTimeout ?? 20,
         maxParticipants: opts.maxParticipants ?? 0,
         metadata: opts.metadata ?? '',
+        payloadTap: this.cfg.payloadTap,
       },
       this.roomEvents,
     );

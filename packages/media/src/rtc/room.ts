@@ -35,7 +35,12 @@ export interface RoomOptions {
   departureTimeout: number; // seconds after the last participant leaves
   maxParticipants: number; // 0 = unlimited
   metadata: string;
+  /** Test instrumentation (the E2EE canary): sees every RTP payload the room forwards. */
+  payloadTap?: PayloadTap;
 }
+
+/** Receives each forwarded RTP payload (the bytes after the RTP header), by room name and track. */
+export type PayloadTap = (room: string, trackSid: string, payload: Buffer) => void;
 
 /** Linear mean amplitude above which a track counts as speaking (≈ -46 dBov). */
 const SPEAKING_LEVEL = 0.005;
@@ -171,6 +176,8 @@ export class Room implements RoomLink {
 
   onTrackPublished(publisher: Participant, info: TrackInfo, up: UpTrack): void {
     this.tracks.set(info.sid, { publisher, up });
+    const tap = this.options.payloadTap;
+    if (tap) up.tap = (payload) => tap(this.name, info.sid, payload);
     for (const other of this.participants.values()) {
       if (other !== publisher && other.autoSubscribe) other.subscribe(info.sid);
     }

@@ -95,6 +95,15 @@ describe('UpTrack → DownTrack fan-out', () => {
     assert.equal(up.subscriberCount, 3);
   });
 
+  it('shows the payload tap exactly the bytes after the RTP header (E2EE canary instrumentation)', () => {
+    const up = new UpTrack('TR_a', 1);
+    const seen: Buffer[] = [];
+    up.tap = (p) => seen.push(Buffer.from(p));
+    const payload = [0xde, 0xad, 0xbe, 0xef, 1, 2, 3];
+    up.receive(Buffer.from(rtp({ seq: 1, ts: 960, level: 30, payload })));
+    assert.deepEqual(seen, [Buffer.from(payload)]);
+  });
+
   it('gives each DownTrack its own SSRC and payload type, keeping the marker bit', () => {
     const up = new UpTrack('TR_a', undefined);
     const a = new RecordingSink();

@@ -155,6 +155,8 @@ export class UpTrack {
   paused = false;
   packets = 0;
   readonly level = new LevelMeter();
+  /** Test instrumentation only (the E2EE canary): sees each payload before the fan-out. */
+  tap?: (payload: Buffer) => void;
   private downs: DownTrack[] = [];
 
   constructor(
@@ -190,6 +192,7 @@ export class UpTrack {
     const offset = payloadOffset(buf);
     if (offset < 0) return; // header extension overruns the packet
     const payloadLen = buf.length - offset; // the same for every subscriber
+    this.tap?.(buf.subarray(offset));
     // Fan-out → out.
     const downs = this.downs;
     for (let i = 0; i < downs.length; i++) downs[i].write(buf, ssrc, seq, ts, now, payloadLen);
