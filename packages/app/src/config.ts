@@ -18,4 +18,9 @@ export interface AppConfig {
   webDist?: string;
   /** SSE comment heartbeat period in ms (default 15 000). */
   sseHeartbeatMs?: number;
+  /**
+   * How long a member whose media connection dropped stays in the room before it counts as a
+   * (quiet) leave; a page reload rejoins well within it (default 15 000 ms).
+   */
+  mediaDisconnectGraceMs?: number;
 }

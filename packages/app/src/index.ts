@@ -34,7 +34,7 @@ export async function createAppServer(cfg: AppConfig, opts: { bus?: RoomBus } = 
   const { db } = await openDatabase(cfg.database);
   const media = new MediaGateway(cfg.media);
   const bus = opts.bus ?? new LocalBus();
-  const rooms = new RoomService(db, media, bus);
+  const rooms = new RoomService(db, media, bus, cfg.mediaDisconnectGraceMs);
   const services: Services = { cfg, db, media, bus, rooms, streams: new Set() };
 
   let bootstrapInvite: string | undefined;
@@ -77,6 +77,7 @@ export async function createAppServer(cfg: AppConfig, opts: { bus?: RoomBus } = 
     close: () => {
       closing ??= (async () => {
         retention.stop();
+        rooms.close();
         for (const stream of [...services.streams]) stream.close();
         await bus.close();
         await db.destroy();

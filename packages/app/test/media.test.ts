@@ -178,6 +178,39 @@ forEachBackend('media', (start) => {
       assert.equal(st.status, 'ended');
     }));
 
+  test('a moderator whose media drops and who rejoins within the grace (a page reload) keeps the room', () =>
+    withStack(
+      start,
+      async (s) => {
+        const mod = await s.user('mod_m5', 'Moderator Five');
+        const lis = await s.user('lis_m5');
+        const room = await createRoom(mod);
+        const first = await join(mod, room.id);
+        await join(lis, room.id);
+        const bot = await Bot.join(first.mediaUrl, first.mediaToken);
+        const mediaRoom = mediaRoomOf(first.mediaToken);
+        await eventually(() => participant(s, mediaRoom, first.handle), 5000, 'moderator on media');
+        bot.close(); // the reload: the node reports participant_left
+        await eventually(
+          async () => ((await participant(s, mediaRoom, first.handle)) ? undefined : true),
+          5000,
+          'old connection gone from the node',
+        );
+        const again = await join(mod, room.id); // the reloaded page joins again
+        assert.equal(again.state.me?.role, 'moderator');
+        const back = await Bot.join(again.mediaUrl, again.mediaToken);
+        try {
+          await new Promise((r) => setTimeout(r, 2500)); // past the grace period
+          const st = (await lis.get<RoomState>(`/api/rooms/${room.id}`)).body;
+          assert.equal(st.status, 'live');
+          assert.equal(roleOf(st, mod.id), 'moderator');
+        } finally {
+          back.close();
+        }
+      },
+      { mediaDisconnectGraceMs: 1500 },
+    ));
+
   test('a stale handle is removed from the media node on participant_joined', () =>
     withStack(start, async (s) => {
       const mod = await s.user('mod_m4');
@@ -264,10 +297,11 @@ forEachBackend('media', (start) => {
         body,
       });
       assert.equal(r3.status, 200);
-      const after = await mod.get<RoomState>(`/api/rooms/${room.id}`);
-      assert.equal(
-        after.body.status,
-        'ended',
+      // after the reconnect grace (300 ms in tests) the room ends
+      await eventually(
+        async () =>
+          (await mod.get<RoomState>(`/api/rooms/${room.id}`)).body.status === 'ended' ? true : undefined,
+        5000,
         'a genuine participant_left of the last moderator ends the room',
       );
     }));

@@ -11,6 +11,7 @@ import type { AppEnv, Services } from './env.ts';
 import { AppError, problemResponse } from './problem.ts';
 import { authRoutes } from './routes/auth.ts';
 import { clubRoutes } from './routes/clubs.ts';
+import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
 import { accountRoutes } from './routes/me.ts';
 import { mediaRoutes } from './routes/media.ts';
@@ -54,6 +55,7 @@ export function createApi(s: Services): Api {
   authRoutes(app, s);
   accountRoutes(app, s);
   userRoutes(app, s);
+  deviceRoutes(app, s);
   clubRoutes(app, s);
   eventRoutes(app, s);
   roomRoutes(app, s);

@@ -212,6 +212,32 @@ export const RoomCard = z
   .openapi('RoomCard');
 export type RoomCard = z.infer<typeof RoomCard>;
 
+// ---- E2EE key directory ------------------------------------------------------------------------
+// Public device identity keys only (the app server never holds a media key): an Ed25519 signing key
+// and an X25519 HPKE key, each the raw 32 bytes in base64url (see @sotto/e2ee `DeviceIdentity`).
+
+const PublicKey32 = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{43}$/, 'a 32-byte key in unpadded base64url')
+  .openapi({ example: 'MCowBQYDK2VwAyEA1S5pZ8lVdW9iZ2l0aGlzaXNhdGVzdA' });
+export const DeviceId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, '8–64 base64url characters');
+
+export const DeviceKeys = z
+  .object({ id: DeviceId, signingPublicKey: PublicKey32, hpkePublicKey: PublicKey32 })
+  .openapi('DeviceKeys');
+export type DeviceKeys = z.infer<typeof DeviceKeys>;
+
+export const PublishDeviceRequest = z
+  .object({ deviceId: DeviceId, signingPublicKey: PublicKey32, hpkePublicKey: PublicKey32 })
+  .openapi('PublishDeviceRequest');
+export type PublishDeviceRequest = z.infer<typeof PublishDeviceRequest>;
+
+export const Device = DeviceKeys.extend({ createdAt: Timestamp, updatedAt: Timestamp }).openapi('Device');
+export type Device = z.infer<typeof Device>;
+
+export const JoinRoomRequest = z.object({ deviceId: DeviceId.optional() }).openapi('JoinRoomRequest');
+export type JoinRoomRequest = z.infer<typeof JoinRoomRequest>;
+
 export const Member = z
   .object({
     user: UserSummary,
@@ -222,6 +248,8 @@ export const Member = z
     /** A moderator invited this listener to speak and they have not answered yet. */
     invitedToSpeak: z.boolean(),
     joinedAt: Timestamp,
+    /** The E2EE device this join announced (maps the handle to device keys); null without one. */
+    device: DeviceKeys.nullable(),
   })
   .openapi('Member');
 export type Member = z.infer<typeof Member>;

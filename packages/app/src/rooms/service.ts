@@ -18,6 +18,7 @@ import type {
 } from '../api/schemas.ts';
 import type { MediaGateway } from '../media/gateway.ts';
 import { type RoomBus, roomTopic } from '../realtime/bus.ts';
+import { requireDevice } from '../social/devices.ts';
 import { notify } from '../social/notifications.ts';
 import { blockRelations, summaries, userByUsername } from '../social/users.ts';
 import type { Db } from '../store/db.ts';
@@ -44,12 +45,25 @@ export class RoomService {
   private readonly lock = new KeyedLock();
   private readonly snapshots = new Map<string, { version: number; snapshot: Promise<Snapshot> }>();
   private lastChatAt = 0;
+  /** Departures waiting out the reconnect grace period, by media handle. */
+  private readonly departing = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly db: Db,
     private readonly media: MediaGateway,
     private readonly bus: RoomBus,
+    /**
+     * How long a member whose media connection dropped (page reload, network change, closed tab)
+     * stays in the room before it counts as leaving; a rejoin within it replaces their handle.
+     */
+    private readonly disconnectGraceMs = 15_000,
   ) {}
+
+  /** Stops pending departure timers (at shutdown). */
+  close(): void {
+    for (const timer of this.departing.values()) clearTimeout(timer);
+    this.departing.clear();
+  }
 
   // ---- reading --------------------------------------------------------------------------------
 
@@ -177,6 +191,7 @@ export class RoomService {
         joined_at: now,
         stage_since: now,
         left_at: null,
+        device_id: null,
       })
       .execute();
     for (const u of invitees) {
@@ -189,7 +204,8 @@ export class RoomService {
     return project(await loadSnapshot(this.db, room), userId);
   }
 
-  async join(userId: string, roomId: string): Promise<JoinResult> {
+  async join(userId: string, roomId: string, deviceId?: string): Promise<JoinResult> {
+    if (deviceId) await requireDevice(this.db, userId, deviceId);
     return this.lock.run(roomId, async () => {
       const room = await this.room(roomId);
       const mine = await this.row(roomId, userId);
@@ -237,6 +253,7 @@ export class RoomService {
             present: 1,
             joined_at: mine.present === 1 ? mine.joined_at : now,
             left_at: null,
+            device_id: deviceId ?? null,
             stage_since: role === 'listener' ? null : (mine.stage_since ?? now),
           })
           .where('room_id', '=', roomId)
@@ -256,6 +273,7 @@ export class RoomService {
             joined_at: now,
             stage_since: null,
             left_at: null,
+            device_id: deviceId ?? null,
           })
           .execute();
       }
@@ -538,9 +556,37 @@ export class RoomService {
         await this.media.setCanPublish(mediaId, handle, rules.mayPublish(facts(current)));
       } else if (ev.event === 'participant_left' && current) {
         log.info('member disconnected from media', { room: mediaId, handle });
-        await this.departed(room, current, true);
+        this.departAfterGrace(room.id, handle);
       }
     });
+  }
+
+  /** Treats a dropped media connection as a quiet leave unless the member rejoined meanwhile. */
+  private departAfterGrace(roomId: string, handle: string): void {
+    if (this.departing.has(handle)) return;
+    const timer = setTimeout(() => {
+      this.departing.delete(handle);
+      void this.lock
+        .run(roomId, async () => {
+          const room = await this.room(roomId);
+          const member = await this.db
+            .selectFrom('room_members')
+            .selectAll()
+            .where('room_id', '=', roomId)
+            .where('handle', '=', handle)
+            .where('present', '=', 1)
+            .executeTakeFirst();
+          // a rejoin gave the member a new handle; an explicit leave already marked them gone
+          if (room?.status !== 'live' || !member) return;
+          log.info('member gone after the reconnect grace', { room: room.media_id, handle });
+          await this.departed(room, member, true);
+        })
+        .catch((err) =>
+          log.warn('departure failed', { error: err instanceof Error ? err.message : String(err) }),
+        );
+    }, this.disconnectGraceMs);
+    timer.unref();
+    this.departing.set(handle, timer);
   }
 
   // ---- helpers --------------------------------------------------------------------------------

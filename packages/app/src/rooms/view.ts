@@ -2,7 +2,8 @@
  * Room state as each viewer sees it. A snapshot (the room and its present members) is built once
  * per version; `project` turns it into one viewer's RoomState (moderators also see the hand queue).
  */
-import type { Member, RoomCard, RoomState, UserSummary } from '../api/schemas.ts';
+import type { DeviceKeys, Member, RoomCard, RoomState, UserSummary } from '../api/schemas.ts';
+import { devicesFor } from '../social/devices.ts';
 import { summaries } from '../social/users.ts';
 import type { Db } from '../store/db.ts';
 import type { RoomMembersTable, RoomsTable } from '../store/schema.ts';
@@ -17,6 +18,8 @@ export interface Snapshot {
   /** Present members plus not-yet-joined moderators (the creator before their first join). */
   rows: MemberRow[];
   users: Map<string, UserSummary>;
+  /** Announced devices' public keys, keyed `userId/deviceId`. */
+  devices: Map<string, DeviceKeys>;
 }
 
 const AUDIENCE_LIMIT = 500;
@@ -53,6 +56,10 @@ export async function loadSnapshot(db: Db, room: RoomRow): Promise<Snapshot> {
       db,
       rows.map((r) => r.user_id),
     ),
+    devices: await devicesFor(
+      db,
+      rows.flatMap((r) => (r.device_id ? [{ userId: r.user_id, deviceId: r.device_id }] : [])),
+    ),
   };
 }
 
@@ -64,6 +71,7 @@ function member(s: Snapshot, m: MemberRow): Member {
     handRaisedAt: m.hand_raised_at,
     invitedToSpeak: m.invited_at !== null,
     joinedAt: m.joined_at,
+    device: (m.device_id && s.devices.get(`${m.user_id}/${m.device_id}`)) || null,
   };
 }
 

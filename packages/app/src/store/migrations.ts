@@ -198,6 +198,23 @@ const initial: Migration = {
   },
 };
 
+/** E2EE key directory: each device's public identity keys, and which device a member joined with. */
+const devices: Migration = {
+  async up(db: Db) {
+    await db.schema
+      .createTable('devices')
+      .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('signing_public_key', 'text', (c) => c.notNull())
+      .addColumn('hpke_public_key', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('devices_pk', ['user_id', 'device_id'])
+      .execute();
+    await db.schema.alterTable('room_members').addColumn('device_id', 'text').execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
-  getMigrations: async () => ({ '0001_initial': initial }),
+  getMigrations: async () => ({ '0001_initial': initial, '0002_devices': devices }),
 };

@@ -137,6 +137,18 @@ export interface RoomMembersTable {
   joined_at: number;
   stage_since: number | null;
   left_at: number | null;
+  /** The E2EE device this join announced (a row of `devices` for the same user), if any. */
+  device_id: string | null;
+}
+
+/** E2EE key directory: public identity keys only (base64url raw 32-byte keys). */
+export interface DevicesTable {
+  user_id: string;
+  device_id: string;
+  signing_public_key: string;
+  hpke_public_key: string;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface RoomBansTable {
@@ -193,4 +205,5 @@ export interface Database {
   room_messages: RoomMessagesTable;
   notifications: NotificationsTable;
   reports: ReportsTable;
+  devices: DevicesTable;
 }

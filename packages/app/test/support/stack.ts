@@ -32,6 +32,8 @@ export interface StackOptions {
   reportRetentionDays?: number;
   webDist?: string;
   sseHeartbeatMs?: number;
+  /** The reconnect grace after a media disconnect (default here 300 ms, to keep tests short). */
+  mediaDisconnectGraceMs?: number;
   /** Leave media.publicUrl unset (clients are then sent to ws://<request Host>). */
   noPublicUrl?: boolean;
 }
@@ -121,6 +123,7 @@ export async function startStack(backend: Backend, opts: StackOptions = {}): Pro
     reportRetentionDays: opts.reportRetentionDays,
     webDist: opts.webDist,
     sseHeartbeatMs: opts.sseHeartbeatMs,
+    mediaDisconnectGraceMs: opts.mediaDisconnectGraceMs ?? 300,
   });
   const running = app;
   return {

@@ -12,6 +12,7 @@ import {
   CreateRoomRequest,
   HandRequest,
   InvitationAnswer,
+  JoinRoomRequest,
   JoinRoomResponse,
   LeaveRoomRequest,
   PingRequest,
@@ -64,12 +65,13 @@ export function roomRoutes(app: Api, s: Services): void {
       method: 'post',
       path: '/api/rooms/{id}/join',
       tags,
-      request: { params: IdParam },
+      request: { params: IdParam, ...jsonBody(JoinRoomRequest, false) },
       responses: ok(JoinRoomResponse),
     }),
     async (c) => {
       const user = requireUser(c);
-      const joined = await s.rooms.join(user.id, c.req.valid('param').id);
+      const body = c.req.valid('json') as Partial<JoinRoomRequest> | undefined;
+      const joined = await s.rooms.join(user.id, c.req.valid('param').id, body?.deviceId);
       return c.json({ mediaUrl: mediaUrl(c.req.header('host'), isHttps(c), s), ...joined }, 200);
     },
   );
