@@ -10,6 +10,7 @@ import type {
   CreatedApiToken,
   CreateEventRequest,
   CreateRoomRequest,
+  Device,
   DevSignInRequest,
   Event,
   Invite,
@@ -17,6 +18,7 @@ import type {
   Me,
   Notification,
   Profile,
+  PublishDeviceRequest,
   RegisterOptionsRequest,
   ReportRequest,
   Role,
@@ -124,6 +126,14 @@ export class SottoApi {
     return this.#post<void>('/api/auth/logout');
   }
 
+  // ---- E2EE key directory ----
+  publishDevice(body: PublishDeviceRequest) {
+    return this.#post<Device>('/api/devices', body);
+  }
+  devices(username: string) {
+    return this.#get<Device[]>(`/api/users/${enc(username)}/devices`);
+  }
+
   // ---- me, invites, waitlist, tokens ----
   me(signal?: AbortSignal) {
     return this.#get<Me>('/api/me', signal);
@@ -227,8 +237,9 @@ export class SottoApi {
   room(id: string) {
     return this.#get<RoomState>(`/api/rooms/${enc(id)}`);
   }
-  joinRoom(id: string) {
-    return this.#post<JoinRoomResponse>(`/api/rooms/${enc(id)}/join`);
+  /** `deviceId`: the E2EE device (published with `publishDevice`) this join announces. */
+  joinRoom(id: string, deviceId?: string) {
+    return this.#post<JoinRoomResponse>(`/api/rooms/${enc(id)}/join`, deviceId ? { deviceId } : undefined);
   }
   leaveRoom(id: string, quiet = false) {
     return this.#post<void>(`/api/rooms/${enc(id)}/leave`, { quiet });

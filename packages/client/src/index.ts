@@ -7,6 +7,7 @@ export {
   type SottoApiOptions,
   type WaitlistInput,
 } from './api.ts';
+export { type E2eeOptions, type E2eeStats, e2eeSupported } from './e2ee/index.ts';
 export { Emitter } from './emitter.ts';
 export { ApiError, errorMessage, type FieldError, parseApiError } from './errors.ts';
 export { NotificationStream } from './notifications.ts';

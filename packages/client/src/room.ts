@@ -3,12 +3,15 @@
  *  - the app API (join/leave, hand, invitation, chat) through SottoApi;
  *  - the stage state, from the SSE stream `/api/rooms/{id}/events` (older versions dropped);
  *  - media transport through livekit-client (audio only). All livekit-client use lives in this
- *    file, so end-to-end encryption can be slotted in at `#connectMedia`.
+ *    file; end-to-end encryption (`./e2ee/`, on by default) hooks in at `#connectMedia`: the mic
+ *    sender and every remote audio receiver get an SFrame `RTCRtpScriptTransform`, and key
+ *    messages travel as data packets (topic `sotto.e2ee`).
  * The media node knows participants only by their per-join handle; names come from RoomState.
  */
 import type { ChatMessage, RoomState } from '@sotto/app/api';
 import {
   ConnectionState,
+  Encryption_Type,
   type LocalParticipant,
   type Participant,
   type RemoteTrack,
@@ -18,6 +21,7 @@ import {
   type TrackPublication,
 } from 'livekit-client';
 import { SottoApi } from './api.ts';
+import { type E2eeOptions, type E2eeStats, e2eeRtcConfig, e2eeSupported, RoomE2ee } from './e2ee/index.ts';
 import { Emitter } from './emitter.ts';
 import { mergeChat, sameSet, shouldApply, usersForHandles } from './stage.ts';
 
@@ -63,6 +67,8 @@ export interface RoomSessionOptions {
   audioContainer?: HTMLElement;
   /** Defaults to `new EventSource(url)`. */
   eventSource?: (url: string) => EventSourceLike;
+  /** End-to-end encryption (on by default where the browser supports encoded transforms). */
+  e2ee?: E2eeOptions;
 }
 
 const EVENTSOURCE_CLOSED = 2;
@@ -88,6 +94,8 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
   readonly #eventSource: (url: string) => EventSourceLike;
   #closed = false;
   #micBusy: Promise<void> = Promise.resolve();
+  #e2ee: RoomE2ee | null = null;
+  #joinStartedAt = 0;
 
   constructor(roomId: string, options: RoomSessionOptions = {}) {
     super();
@@ -95,6 +103,20 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     this.api = options.api ?? new SottoApi();
     this.#audioContainer = options.audioContainer;
     this.#eventSource = options.eventSource ?? ((url) => new EventSource(url, { withCredentials: true }));
+    if (options.e2ee?.enabled !== false && e2eeSupported()) {
+      this.#e2ee = new RoomE2ee(this.api, roomId, options.e2ee ?? {});
+    }
+  }
+
+  /** Whether this session encrypts its audio end to end. */
+  get encrypted(): boolean {
+    return this.#e2ee !== null;
+  }
+
+  /** E2EE counters (frames encrypted/decrypted/dropped, generation, first-decrypt time); null without E2EE. */
+  async e2eeStats(): Promise<(E2eeStats & { joinStartedAt: number }) | null> {
+    const s = await this.#e2ee?.stats();
+    return s ? { ...s, joinStartedAt: this.#joinStartedAt } : null;
   }
 
   get state(): RoomState | null {
@@ -129,8 +151,13 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
    * does not throw: it is reported through `error` and `connection`, so chat and state still work.
    */
   async join(): Promise<RoomState> {
-    const joined = await this.api.joinRoom(this.roomId);
+    this.#joinStartedAt = performance.timeOrigin + performance.now();
+    const deviceId = this.#e2ee ? await this.#e2ee.prepare() : undefined;
+    const joined = await this.api.joinRoom(this.roomId, deviceId);
     this.handle = joined.handle;
+    this.#e2ee?.start(joined.handle, { publish: (payload, to) => this.#publishData(payload, to) }, (msg) =>
+      console.info(msg),
+    );
     this.#applyState(joined.state);
     this.#openEvents();
     this.api.chat(this.roomId).then(
@@ -168,6 +195,12 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     });
   }
 
+  /** Removes a member (moderators); with E2EE the room key is replaced at once. */
+  async removeMember(userId: string, block = false): Promise<void> {
+    this.#applyState(await this.api.removeMember(this.roomId, userId, block));
+    this.#e2ee?.rekeyNow();
+  }
+
   /** Resumes audio playback after the browser blocked autoplay; call from a click handler. */
   async startAudio(): Promise<void> {
     await this.#room?.startAudio();
@@ -196,6 +229,8 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     for (const els of this.#audioElements.values()) for (const el of els) el.remove();
     this.#audioElements.clear();
     this.#setConnection('disconnected');
+    this.#e2ee?.close();
+    this.#e2ee = null;
     if (room) await room.disconnect();
     this.removeAllListeners();
   }
@@ -204,6 +239,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
   #applyState(state: RoomState): void {
     if (this.#closed || state.id !== this.roomId || !shouldApply(this.#state, state)) return;
     this.#state = state;
+    this.#e2ee?.updateState(state);
     this.emit('state', state);
     this.#recomputeUsers();
     if (state.status === 'ended') void this.#ended();
@@ -284,7 +320,15 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     const room = new Room({ adaptiveStream: false, dynacast: false });
     this.#room = room;
     room
-      .on(RoomEvent.TrackSubscribed, (track) => this.#attachAudio(track))
+      .on(RoomEvent.TrackSubscribed, (track) => {
+        // decrypt before anything reaches the decoder (the transform is set synchronously here)
+        if (this.#e2ee && track.kind === Track.Kind.Audio && track.receiver)
+          this.#e2ee.protectReceiver(track.receiver);
+        this.#attachAudio(track);
+      })
+      .on(RoomEvent.DataReceived, (payload, participant, _kind, topic) =>
+        this.#e2ee?.receive(payload, participant?.identity, topic),
+      )
       .on(RoomEvent.TrackUnsubscribed, (track) => this.#detachAudio(track))
       .on(RoomEvent.ActiveSpeakersChanged, (speakers: Participant[]) => {
         this.#speakingHandles = speakers.map((p) => p.identity);
@@ -311,7 +355,12 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
       });
     this.#setConnection('connecting');
     try {
-      await room.connect(url, token, { autoSubscribe: true });
+      // with E2EE, the peer connection gets the encoded-streams flag: nothing is sent or played
+      // until the SFrame worker is piped in (fail-closed)
+      await room.connect(url, token, {
+        autoSubscribe: true,
+        ...(this.#e2ee ? { rtcConfig: e2eeRtcConfig() } : {}),
+      });
     } catch (err) {
       if (this.#room !== room) return;
       this.#setConnection('disconnected');
@@ -324,7 +373,36 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     }
     this.#setConnection('connected');
     this.emit('audioBlocked', this.audioBlocked);
+    if (this.#e2ee) {
+      // tell the media node our tracks are custom-encrypted (it copies AddTrackRequest.encryption
+      // into TrackInfo); livekit-client has no public option for CUSTOM, so this sets its field
+      (room.localParticipant as unknown as { encryptionType: Encryption_Type }).encryptionType =
+        Encryption_Type.CUSTOM;
+      this.#e2ee.connected();
+    }
     this.#syncPublishing();
+  }
+
+  #publishData(payload: Uint8Array, to: string[]): void {
+    const room = this.#room;
+    if (!room || room.state !== ConnectionState.Connected) return;
+    room.localParticipant
+      .publishData(Uint8Array.from(payload), {
+        reliable: true,
+        topic: 'sotto.e2ee',
+        destinationIdentities: to,
+      })
+      .catch((err: unknown) => console.warn('e2ee: data packet not sent', err));
+  }
+
+  /** Publishes the microphone; with E2EE its sender is piped through the encrypting worker. */
+  async #publishMic(lp: LocalParticipant): Promise<void> {
+    const pub = await lp.setMicrophoneEnabled(true);
+    const sender = pub?.track?.sender;
+    if (this.#e2ee) {
+      if (!sender) throw new Error('the microphone has no RTCRtpSender');
+      this.#e2ee.protectSender(sender);
+    }
   }
 
   #attachAudio(track: RemoteTrack): void {
@@ -370,7 +448,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
       const published = micPublication(lp) !== undefined;
       if (canPublish && !published) {
         try {
-          await lp.setMicrophoneEnabled(true);
+          await this.#publishMic(lp);
         } catch (err) {
           this.#fail(new Error(`Could not start your microphone: ${(err as Error).message ?? String(err)}`));
         }

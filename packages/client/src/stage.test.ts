@@ -18,6 +18,7 @@ function member(id: string, role: Member['role'], handle = `h-${id}`): Member {
     handRaisedAt: null,
     invitedToSpeak: false,
     joinedAt: 1,
+    device: null,
   };
 }
 

@@ -123,10 +123,12 @@ function RoomCardView({ room }: { room: RoomCard }) {
   const more = room.speakerCount - shown.length;
   return (
     <article className="room-card">
-      <div className="room-card-meta">
-        {room.club ? <span className="club-name">{room.club.name}</span> : <span />}
-        {room.type !== 'open' && <span className="pill">{TYPE_LABEL[room.type]}</span>}
-      </div>
+      {(room.club || room.type !== 'open') && (
+        <div className="room-card-meta">
+          {room.club ? <span className="club-name">{room.club.name}</span> : <span />}
+          {room.type !== 'open' && <span className="pill">{TYPE_LABEL[room.type]}</span>}
+        </div>
+      )}
       <h3 className="room-card-topic">
         <Link href={paths.room(room.id)} className="stretched">
           {room.topic}

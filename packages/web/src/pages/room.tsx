@@ -9,6 +9,7 @@ import {
   RoomSession,
 } from '@sotto/client';
 import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
+import { e2eeTestHook } from '../e2ee-test-hook.ts';
 import { ReportDialog, type ReportTarget } from '../report.tsx';
 import { Link, navigate, paths } from '../router.tsx';
 import { api } from '../session.tsx';
@@ -48,8 +49,14 @@ function useRoomSession(roomId: string, audioContainer: React.RefObject<HTMLDivE
   const sessionRef = useRef<RoomSession | null>(null);
 
   useEffect(() => {
-    const s = new RoomSession(roomId, { api, audioContainer: audioContainer.current ?? undefined });
+    const hook = e2eeTestHook();
+    const s = new RoomSession(roomId, {
+      api,
+      audioContainer: audioContainer.current ?? undefined,
+      ...(hook ? { e2ee: hook.options } : {}),
+    });
     sessionRef.current = s;
+    hook?.onSession?.(s);
     const patch = (p: Partial<RoomView>) => setView((v) => ({ ...v, ...p }));
     s.on('state', (state) => patch({ state }));
     s.on('chat', () => patch({ chat: [...s.chat] }));
@@ -411,6 +418,13 @@ function LiveRoom({
           setSelected(null);
           void act(fn);
         }}
+        onRemove={(userId, block) => {
+          setSelected(null);
+          void act(async () => {
+            await session?.removeMember(userId, block);
+            return undefined;
+          });
+        }}
         onReport={(m) => {
           setSelected(null);
           setReport({ target: { type: 'user', username: m.user.username }, subject: m.user.displayName });
@@ -469,13 +483,9 @@ function MemberTile({
       data-speaking={speaking ? 'true' : 'false'}
       data-role={member.role}
     >
-      <button
-        type="button"
-        className="member"
-        onClick={onOpen}
-        aria-haspopup="dialog"
-        aria-label={parts.join(', ')}
-      >
+      <button type="button" className="member" onClick={onOpen} aria-haspopup="dialog">
+        {/* the name as read: the full name and state (it contains the visible first name) */}
+        <span className="sr-only">{parts.join(', ')}</span>
         <span className={speaking ? 'avatar-ring speaking' : 'avatar-ring'}>
           <Avatar user={member.user} size={where === 'stage' ? 'xl' : 'lg'} />
           {where === 'stage' && muted && (
@@ -591,6 +601,7 @@ function MemberSheet({
   muted,
   onClose,
   onAct,
+  onRemove,
   onReport,
 }: {
   member: Member | null;
@@ -599,6 +610,8 @@ function MemberSheet({
   muted: boolean;
   onClose: () => void;
   onAct: (fn: () => Promise<RoomState | undefined>) => void;
+  /** Through the session, so the E2EE room key is replaced at once. */
+  onRemove: (userId: string, block: boolean) => void;
   onReport: (m: Member) => void;
 }) {
   const moderator = isModerator(state);
@@ -673,15 +686,11 @@ function MemberSheet({
               <button
                 type="button"
                 className="btn btn-danger-ghost"
-                onClick={() => onAct(() => api.removeMember(state.id, m.user.id, false))}
+                onClick={() => onRemove(m.user.id, false)}
               >
                 Remove from room
               </button>
-              <button
-                type="button"
-                className="btn btn-danger"
-                onClick={() => onAct(() => api.removeMember(state.id, m.user.id, true))}
-              >
+              <button type="button" className="btn btn-danger" onClick={() => onRemove(m.user.id, true)}>
                 Remove and block
               </button>
             </div>
@@ -720,31 +729,31 @@ function ChatPanel({ chat, session }: { chat: readonly ChatMessage[]; session: R
   return (
     <section className="card chat" aria-labelledby="chat-h">
       <h2 id="chat-h">Chat</h2>
-      <ol
-        className="chat-log"
-        ref={logRef}
-        role="log"
-        aria-live="polite"
-        aria-label="Chat messages"
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-        }}
-      >
-        {chat.length === 0 && <li className="chat-empty muted small">No messages yet. Say hello.</li>}
-        {chat.map((m) =>
-          m.user ? (
-            <li key={m.id} className="chat-msg">
-              <span className="chat-author">{m.user.displayName}</span>
-              <span className="chat-text">{m.text}</span>
-            </li>
-          ) : (
-            <li key={m.id} className="chat-system">
-              {m.text}
-            </li>
-          ),
-        )}
-      </ol>
+      {/* role=log on a wrapper: on the <ol> itself it would drop the list semantics */}
+      <div role="log" aria-live="polite" aria-label="Chat messages">
+        <ol
+          className="chat-log"
+          ref={logRef}
+          onScroll={(e) => {
+            const el = e.currentTarget;
+            stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+          }}
+        >
+          {chat.length === 0 && <li className="chat-empty muted small">No messages yet. Say hello.</li>}
+          {chat.map((m) =>
+            m.user ? (
+              <li key={m.id} className="chat-msg">
+                <span className="chat-author">{m.user.displayName}</span>
+                <span className="chat-text">{m.text}</span>
+              </li>
+            ) : (
+              <li key={m.id} className="chat-system">
+                {m.text}
+              </li>
+            ),
+          )}
+        </ol>
+      </div>
       <form className="chat-form" onSubmit={submit}>
         <label className="sr-only" htmlFor="chat-input">
           Message

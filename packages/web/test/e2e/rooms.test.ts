@@ -8,46 +8,20 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import type { Browser, Page } from 'playwright-core';
-import type { ToneResult } from '../../../media/test/browser/types.ts';
+import type { Browser } from 'playwright-core';
 import { launchChromium } from '../../../media/test/support/chromium.ts';
 import { type RunningServer, startServer } from './server.ts';
+import { Harness, listenScript, SHOTS, type User } from './support.ts';
 
 const MODERATOR_HZ = 440;
 const SPEAKER_HZ = 660;
-const SHOTS = fileURLToPath(new URL('../../../../.test-artifacts/e2e/', import.meta.url));
 const TOPIC = 'Night owls talk shop';
-
-async function listenScript(): Promise<string> {
-  const out = await build({
-    entryPoints: [fileURLToPath(new URL('./listen-page.ts', import.meta.url))],
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
-    target: 'chrome120',
-    write: false,
-    logLevel: 'silent',
-  });
-  const [file] = out.outputFiles;
-  if (!file) throw new Error('esbuild produced no output');
-  return file.text;
-}
-
-interface User {
-  page: Page;
-  username: string;
-  displayName: string;
-  logs: string[];
-}
 
 describe('rooms app end to end (Chromium, passkeys, real audio)', { timeout: 300_000 }, () => {
   let server: RunningServer;
   let dir: string;
   let script: string;
   const browsers: Browser[] = [];
-  const users: User[] = [];
   let moderatorBrowser: Browser;
   let speakerBrowser: Browser;
   let roomPath = '';
@@ -56,6 +30,7 @@ describe('rooms app end to end (Chromium, passkeys, real audio)', { timeout: 300
     dir = await mkdtemp(join(tmpdir(), 'sotto-e2e-browsers-'));
     script = await listenScript();
     server = await startServer();
+    h = new Harness(server, script);
     moderatorBrowser = await launchChromium(dir, MODERATOR_HZ);
     speakerBrowser = await launchChromium(dir, SPEAKER_HZ);
     browsers.push(moderatorBrowser, speakerBrowser);
@@ -68,69 +43,14 @@ describe('rooms app end to end (Chromium, passkeys, real audio)', { timeout: 300
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A person with their own browser profile and a passkey authenticator on their device. */
-  async function newUser(browser: Browser, username: string, displayName: string): Promise<User> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    context.setDefaultTimeout(20_000);
-    await context.addInitScript({ content: script });
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
-    const user: User = { page, username, displayName, logs: [] };
-    page.on('console', (m) => user.logs.push(`[${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => user.logs.push(`[pageerror] ${e.message}`));
-    users.push(user);
-    return user;
-  }
-
-  async function signUp(user: User, invite: string): Promise<void> {
-    const { page } = user;
-    await page.goto(`${server.url}/signup?invite=${encodeURIComponent(invite)}`);
-    await page.getByLabel('Username', { exact: true }).fill(user.username);
-    await page.getByLabel('Display name', { exact: true }).fill(user.displayName);
-    await page.getByRole('button', { name: 'Sign up with a passkey' }).click();
-    await page.getByRole('link', { name: 'Hallway', exact: true }).waitFor();
-  }
-
-  /** The moderator hands out an invite code (Settings → Create invite code, through its API call). */
-  async function invite(from: User): Promise<string> {
-    const res = await from.page.request.post(`${server.url}/api/invites`, { data: {} });
-    assert.equal(res.status(), 200, await res.text());
-    const { code } = (await res.json()) as { code: string };
-    return code;
-  }
-
-  const member = (user: User, who: User, where: 'stage' | 'audience') =>
-    user.page.locator(`[data-testid="${where}-member"][data-username="${who.username}"]`);
-
-  function detectTone(user: User, hz: number, timeoutMs = 15_000): Promise<ToneResult> {
-    return user.page.evaluate(
-      ([h, t]) =>
-        (
-          globalThis as unknown as { sottoTest: { detectTone(hz: number, ms: number): Promise<ToneResult> } }
-        ).sottoTest.detectTone(h, t),
-      [hz, timeoutMs] as const,
-    );
-  }
-
-  /** Rethrows with every page's console tail and the server's output; saves each page's screenshot. */
-  async function failWithLogs(err: unknown): Promise<never> {
-    await Promise.allSettled(
-      users.map((u) => u.page.screenshot({ path: join(SHOTS, `failure-${u.username}.png`) })),
-    );
-    const logs = users.map((u) => `--- ${u.username}\n${u.logs.slice(-30).join('\n')}`).join('\n');
-    throw new Error(`${(err as Error).message}\n${logs}\n--- server\n${server.output().slice(-4000)}`);
-  }
+  let h: Harness;
+  const newUser = (browser: Browser, username: string, displayName: string) =>
+    h.newUser(browser, username, displayName);
+  const signUp = (user: User, invite: string) => h.signUp(user, invite);
+  const invite = (from: User) => h.invite(from);
+  const member = (user: User, who: User, where: 'stage' | 'audience') => h.member(user, who, where);
+  const detectTone = (user: User, hz: number) => h.detectTone(user, hz);
+  const failWithLogs = (err: unknown) => h.failWithLogs(err);
 
   let ada: User;
   let grace: User;

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PayloadTap } from '@sotto/media';
 import { freeUdpPort } from '../../../media/test/support/ports.ts';
 
 const MAIN = fileURLToPath(new URL('../../../cli/src/main.ts', import.meta.url));
@@ -20,8 +21,18 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(): Promise<RunningServer> {
+export interface ServerOptions {
+  /**
+   * Test-only: sees every RTP payload the media node forwards (the E2EE canary). The CLI has no
+   * such switch, so with a tap the media node and the app server run in this process, wired the
+   * way `sotto start` wires them.
+   */
+  payloadTap?: PayloadTap;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   if (!existsSync(DIST)) throw new Error('the web app is not built: run `npm run build` first');
+  if (options.payloadTap) return startInProcess(options.payloadTap);
   const dir = await mkdtemp(join(tmpdir(), 'sotto-e2e-'));
   const udp = await freeUdpPort();
   const child: ChildProcess = spawn(
@@ -74,6 +85,45 @@ export async function startServer(): Promise<RunningServer> {
         child.kill('SIGTERM');
         await exited;
       }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startInProcess(payloadTap: PayloadTap): Promise<RunningServer> {
+  const { createAppServer } = await import('@sotto/app');
+  const { setLogLevel, startMediaNode } = await import('@sotto/media');
+  setLogLevel('warn');
+  const { resolveConfig } = await import('../../../cli/src/config.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'sotto-e2e-'));
+  const udp = await freeUdpPort();
+  const cfg = resolveConfig(
+    ['--dev', '--port', '0', '--udp-port', String(udp), '--database', `sqlite:${join(dir, 'sotto.db')}`],
+    {},
+  );
+  const node = await startMediaNode({ ...cfg, payloadTap });
+  const app = cfg.app;
+  if (!app) throw new Error('no app config');
+  const [apiKey, apiSecret] = [...cfg.keys.entries()][0] ?? [];
+  if (!apiKey || !apiSecret) throw new Error('no API key');
+  const httpUrl = node.url.replace(/^ws/, 'http');
+  const server = await createAppServer({
+    database: app.database,
+    media: { apiUrl: httpUrl, apiKey, apiSecret },
+    dev: true,
+    reportRetentionDays: app.reportRetentionDays,
+    webDist: fileURLToPath(new URL('../../dist', import.meta.url)),
+  });
+  node.mountApp(server.handle);
+  node.webhooks.addUrl(`${httpUrl}/api/media/webhook`);
+  if (!server.bootstrapInvite) throw new Error('no bootstrap invite');
+  return {
+    url: httpUrl.replace('//127.0.0.1:', '//localhost:'),
+    firstInvite: server.bootstrapInvite,
+    output: () => '(in-process server: see the test output)',
+    stop: async () => {
+      await node.stop();
+      await server.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,108 @@
+/**
+ * The E2EE frame worker: `RTCRtpScriptTransform` for the microphone sender (operation `encrypt`)
+ * and every remote audio receiver (`decrypt`). Keys come from the main thread's KeyManager as
+ * messages; the crypto is `FrameCrypto`. Frames are handled one at a time per transform (the
+ * TransformStream awaits each), so their order is kept; a dropped frame is simply not enqueued.
+ */
+import { FrameCrypto } from './frame-crypto.ts';
+import type { ToWorker } from './messages.ts';
+
+// the DOM lib types the window; a dedicated worker's global needs only these
+declare const self: {
+  postMessage(message: unknown): void;
+  onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
+  onrtctransform: ((ev: Event & { transformer: RtcTransformer }) => void) | null;
+};
+
+interface RtcTransformer {
+  readonly readable: ReadableStream<{ data: ArrayBuffer }>;
+  readonly writable: WritableStream<{ data: ArrayBuffer }>;
+  readonly options: { operation: 'encrypt' | 'decrypt' };
+}
+
+const frames = new FrameCrypto();
+let capture = false;
+/** Test-only negative control: frames pass unmodified. */
+let passthrough = false;
+let firstDecryptAt: number | null = null;
+frames.onMissingKey = (generation) => self.postMessage({ t: 'missing', generation });
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const m = ev.data;
+  switch (m.t) {
+    case 'base':
+      frames.setBaseKey(m.generation, m.step, m.key);
+      m.key.fill(0);
+      break;
+    case 'send':
+      void frames.setSendKey(m.key);
+      break;
+    case 'forget':
+      frames.forgetBefore(m.generation, m.step);
+      break;
+    case 'capture':
+      capture = m.on;
+      break;
+    case 'passthrough':
+      passthrough = true;
+      break;
+    case 'stats':
+      self.postMessage({ t: 'stats', id: m.id, stats: frames.stats, firstDecryptAt });
+      break;
+    case 'clear':
+      frames.clear();
+      break;
+    case 'streams':
+      pipe(m.readable, m.writable, m.operation);
+      break;
+  }
+};
+
+self.onrtctransform = (ev) => {
+  const t = ev.transformer;
+  pipe(t.readable, t.writable, t.options.operation);
+};
+
+/** One sender's or receiver's frames through SFrame, in order; dropped frames are not enqueued. */
+function pipe(
+  readable: ReadableStream<{ data: ArrayBuffer }>,
+  writable: WritableStream<{ data: ArrayBuffer }>,
+  operation: 'encrypt' | 'decrypt',
+): void {
+  const encrypt = operation === 'encrypt';
+  readable
+    .pipeThrough(
+      new TransformStream<{ data: ArrayBuffer }, { data: ArrayBuffer }>({
+        async transform(frame, controller) {
+          const data = new Uint8Array(frame.data);
+          if (encrypt) {
+            // test-only: the plaintext this sender produced (enabled by an explicit option)
+            if (capture) self.postMessage({ t: 'plain', frame: data.slice() });
+            if (passthrough) return controller.enqueue(frame);
+            const out = await frames.encrypt(data);
+            if (!out) return;
+            frame.data = toBuffer(out);
+            controller.enqueue(frame);
+          } else {
+            if (passthrough) {
+              firstDecryptAt ??= performance.timeOrigin + performance.now();
+              return controller.enqueue(frame);
+            }
+            const out = await frames.decrypt(data);
+            if (!out || out.length === 0) return;
+            firstDecryptAt ??= performance.timeOrigin + performance.now();
+            frame.data = toBuffer(out);
+            controller.enqueue(frame);
+          }
+        },
+      }),
+    )
+    .pipeTo(writable)
+    .catch(() => undefined);
+}
+
+function toBuffer(b: Uint8Array): ArrayBuffer {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+    ? (b.buffer as ArrayBuffer)
+    : (b.slice().buffer as ArrayBuffer);
+}
