@@ -226,9 +226,18 @@ forEachBackend('auth', (start) => {
         assertProblem(r, 404, 'not_found');
         const me = await s.anonymous().get('/api/me');
         assertProblem(me, 401, 'unauthenticated');
+        const cfg = await s.anonymous().get<{ devSignIn: boolean }>('/api/auth/config');
+        assert.equal(cfg.status, 200);
+        assert.deepEqual(cfg.body, { devSignIn: false });
       },
       { dev: false },
     ));
+
+  test('the auth config offers the dev sign-in in dev mode, from loopback', () =>
+    withStack(start, async (s) => {
+      const cfg = await s.anonymous().get<{ devSignIn: boolean }>('/api/auth/config');
+      assert.deepEqual(cfg.body, { devSignIn: true });
+    }));
 
   test('session cookie attributes; logout ends the session', () =>
     withStack(start, async (s) => {

@@ -1,5 +1,6 @@
 import type {
   ApiToken,
+  AuthConfig,
   CeremonyOptions,
   CeremonyVerifyRequest,
   ChatMessage,
@@ -117,6 +118,10 @@ export class SottoApi {
   }
   loginVerify(body: CeremonyVerifyRequest) {
     return this.#post<Me>('/api/auth/login/verify', body);
+  }
+  /** Public: whether this server offers the dev sign-in to this caller. */
+  authConfig() {
+    return this.#get<AuthConfig>('/api/auth/config');
   }
   /** Only on a server started with --dev (404 otherwise). */
   devSignIn(body: DevSignInRequest) {

@@ -92,6 +92,10 @@ export const CeremonyVerifyRequest = z
   .openapi('CeremonyVerifyRequest');
 export type CeremonyVerifyRequest = z.infer<typeof CeremonyVerifyRequest>;
 
+/** What a signed-out page needs to know: whether to offer the dev sign-in. */
+export const AuthConfig = z.object({ devSignIn: z.boolean() }).openapi('AuthConfig');
+export type AuthConfig = z.infer<typeof AuthConfig>;
+
 export const DevSignInRequest = z.object({ username: Username, displayName: DisplayName.optional() });
 export type DevSignInRequest = z.infer<typeof DevSignInRequest>;
 

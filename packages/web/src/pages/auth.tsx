@@ -7,14 +7,14 @@ import { ErrorNote, useAction } from '../ui.tsx';
 const USERNAME_PATTERN = '[a-z0-9_]{3,24}';
 const USERNAME_HINT = '3–24 characters: lowercase letters, digits and _';
 
-/** Whether the server offers dev sign-in: it answers 404 on /api/auth/dev unless started with --dev. */
+/** Whether the server offers dev sign-in (only with --dev, from loopback). */
 function useDevMode(): boolean {
   const [dev, setDev] = useState(false);
   useEffect(() => {
     let live = true;
-    api.request('POST', '/api/auth/dev', {}).then(
-      () => live && setDev(true),
-      (err) => live && setDev(!(err instanceof ApiError && err.status === 404)),
+    api.authConfig().then(
+      (c) => live && setDev(c.devSignIn),
+      () => live && setDev(false),
     );
     return () => {
       live = false;

@@ -16,6 +16,7 @@ import type { AppEnv, Services } from '../env.ts';
 import { jsonBody, noContent, ok } from '../openapi.ts';
 import { notFound } from '../problem.ts';
 import {
+  AuthConfig,
   CeremonyOptions,
   CeremonyVerifyRequest,
   DevSignInRequest,
@@ -91,6 +92,16 @@ export function authRoutes(app: Api, s: Services): void {
       await startSession(c, s.db, user.id);
       return c.json(await meOf(s, user), 200);
     },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/auth/config',
+      tags,
+      description: 'Public: whether this caller is offered the dev sign-in (--dev, from loopback).',
+      responses: ok(AuthConfig),
+    }),
+    (c) => c.json({ devSignIn: s.cfg.dev && isLoopback(c) }, 200),
   );
   app.openapi(
     createRoute({
