@@ -213,8 +213,15 @@ function Waitlist() {
   );
 }
 
+/** A fresh name for the one-click dev sign-in, e.g. "dev_k3m9". */
+function suggestedDevUsername(): string {
+  const n = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
+  return `dev_${n.toString(36).slice(0, 5)}`;
+}
+
 function DevSignIn({ onDone }: { onDone: Done }) {
-  const [username, setUsername] = useState('');
+  // prefilled, so signing in is one click; type a name to come back as the same person
+  const [username, setUsername] = useState(suggestedDevUsername);
   const [displayName, setDisplayName] = useState('');
   const { busy, error, run } = useAction();
   const message =
