@@ -49,6 +49,39 @@ export function Avatar({
   );
 }
 
+/** A decorative line icon (hidden from assistive technology; the control carries the words). */
+export function StrokeIcon({
+  d,
+  size,
+  width = 2.2,
+  className,
+}: {
+  d: string;
+  size: number;
+  width?: number;
+  className?: string;
+}) {
+  return (
+    <svg
+      className={className}
+      viewBox="0 0 24 24"
+      width={size}
+      height={size}
+      aria-hidden="true"
+      focusable="false"
+    >
+      <path
+        d={d}
+        fill="none"
+        stroke="currentColor"
+        strokeWidth={width}
+        strokeLinecap="round"
+        strokeLinejoin="round"
+      />
+    </svg>
+  );
+}
+
 // ---- messages ----
 export function ErrorNote({ error, onDismiss }: { error: unknown; onDismiss?: () => void }) {
   if (error === null || error === undefined) return null;

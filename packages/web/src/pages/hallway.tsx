@@ -10,6 +10,7 @@ import {
   notificationText,
   plural,
   Spinner,
+  StrokeIcon,
   timeAgo,
   useAction,
   useLoad,
@@ -311,16 +312,4 @@ function Notifications() {
   );
 }
 
-function BubbleIcon() {
-  return (
-    <svg className="bubble" viewBox="0 0 24 24" width="14" height="14" aria-hidden="true" focusable="false">
-      <path
-        d="M4 5h16v11H9l-5 4z"
-        fill="none"
-        stroke="currentColor"
-        strokeWidth="2.2"
-        strokeLinejoin="round"
-      />
-    </svg>
-  );
-}
+const BubbleIcon = () => <StrokeIcon className="bubble" size={14} d="M4 5h16v11H9l-5 4z" />;

@@ -13,7 +13,7 @@ import { e2eeTestHook } from '../e2ee-test-hook.ts';
 import { ReportDialog, type ReportTarget } from '../report.tsx';
 import { Link, navigate, paths } from '../router.tsx';
 import { api } from '../session.tsx';
-import { Avatar, Dialog, ErrorNote, plural, Spinner, useAction } from '../ui.tsx';
+import { Avatar, Dialog, ErrorNote, plural, Spinner, StrokeIcon, useAction } from '../ui.tsx';
 
 type Phase = 'joining' | 'live' | 'ended' | 'removed' | 'failed';
 
@@ -514,48 +514,25 @@ function MemberTile({
   );
 }
 
-function MicOffIcon() {
-  return (
-    <svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true" focusable="false">
-      <path
-        d="M12 3a3 3 0 0 0-3 3v5a3 3 0 0 0 4.8 2.4M15 10V6a3 3 0 0 0-5.6-1.5M5 11a7 7 0 0 0 11.5 5.3M19 11a7 7 0 0 1-.6 2.8M12 18v3M3 3l18 18"
-        fill="none"
-        stroke="currentColor"
-        strokeWidth="2.2"
-        strokeLinecap="round"
-      />
-    </svg>
-  );
-}
-
-function HandIcon() {
-  return (
-    <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false">
-      <path
-        d="M8 12V5.5a1.5 1.5 0 0 1 3 0V11m0-6.5a1.5 1.5 0 0 1 3 0V11m0-5a1.5 1.5 0 0 1 3 0v6.5m0-3a1.5 1.5 0 0 1 3 0V15a7 7 0 0 1-7 7h-1a6 6 0 0 1-5-2.7L4.3 15a1.6 1.6 0 0 1 2.6-1.9L8 14.5"
-        fill="none"
-        stroke="currentColor"
-        strokeWidth="1.9"
-        strokeLinecap="round"
-        strokeLinejoin="round"
-      />
-    </svg>
-  );
-}
-
-function MicIcon() {
-  return (
-    <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
-      <path
-        d="M12 3a3 3 0 0 0-3 3v5a3 3 0 0 0 6 0V6a3 3 0 0 0-3-3zM5 11a7 7 0 0 0 14 0M12 18v3"
-        fill="none"
-        stroke="currentColor"
-        strokeWidth="2.2"
-        strokeLinecap="round"
-      />
-    </svg>
-  );
-}
+const MicOffIcon = () => (
+  <StrokeIcon
+    size={14}
+    d="M12 3a3 3 0 0 0-3 3v5a3 3 0 0 0 4.8 2.4M15 10V6a3 3 0 0 0-5.6-1.5M5 11a7 7 0 0 0 11.5 5.3M19 11a7 7 0 0 1-.6 2.8M12 18v3M3 3l18 18"
+  />
+);
+const HandIcon = () => (
+  <StrokeIcon
+    size={18}
+    width={1.9}
+    d="M8 12V5.5a1.5 1.5 0 0 1 3 0V11m0-6.5a1.5 1.5 0 0 1 3 0V11m0-5a1.5 1.5 0 0 1 3 0v6.5m0-3a1.5 1.5 0 0 1 3 0V15a7 7 0 0 1-7 7h-1a6 6 0 0 1-5-2.7L4.3 15a1.6 1.6 0 0 1 2.6-1.9L8 14.5"
+  />
+);
+const MicIcon = () => (
+  <StrokeIcon
+    size={20}
+    d="M12 3a3 3 0 0 0-3 3v5a3 3 0 0 0 6 0V6a3 3 0 0 0-3-3zM5 11a7 7 0 0 0 14 0M12 18v3"
+  />
+);
 
 function MicButton({
   mic,
