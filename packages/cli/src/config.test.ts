@@ -103,6 +103,17 @@ describe('resolveConfig from flags and environment', () => {
     });
   });
 
+  it('--public-url (or SOTTO_PUBLIC_URL) is kept as an origin', () => {
+    assert.equal(
+      resolveConfig(['--dev', '--public-url', 'https://Rooms.Example.org/'], {}).app?.publicUrl,
+      'https://rooms.example.org',
+    );
+    assert.equal(
+      resolveConfig(['--dev'], { SOTTO_PUBLIC_URL: 'http://localhost:7880' }).app?.publicUrl,
+      'http://localhost:7880',
+    );
+  });
+
   it('DATABASE_URL and --media-only (no app server)', () => {
     assert.deepEqual(resolveConfig(['--dev'], { DATABASE_URL: 'postgresql://localhost/x' }).app, {
       database: 'postgresql://localhost/x',
@@ -259,6 +270,11 @@ describe('resolveConfig errors', () => {
         () => resolveConfig(['--dev', '--report-retention-days', days], {}),
         /--report-retention-days must be a whole number of days 1-3650/,
       );
+  });
+
+  it('a public URL that is not a bare http(s) origin', () => {
+    for (const bad of ['rooms.example.org', 'ftp://x.org', 'https://x.org/app', 'https://x.org/?a=1'])
+      configError(() => resolveConfig(['--dev', '--public-url', bad], {}), /--public-url must be an origin/);
   });
 
   it('no keys without --dev', () => {

@@ -12,7 +12,7 @@ export interface StartOptions extends MediaNodeConfig {
   dev: boolean;
   logLevel: LogLevel;
   /** null: media node only (no app server, no web app). */
-  app: { database: string; reportRetentionDays: number } | null;
+  app: { database: string; reportRetentionDays: number; publicUrl?: string } | null;
 }
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -31,6 +31,7 @@ const FLAGS = new Set([
   'database',
   'report-retention-days',
   'media-only',
+  'public-url',
 ]);
 
 export function parseArgs(argv: string[]): Map<string, string[]> {
@@ -107,6 +108,19 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
       `--report-retention-days must be a whole number of days 1-3650, got "${retention}"`,
     );
   const mediaOnly = a.get('media-only')?.at(-1) === 'true';
+  const publicUrl = one('public-url', 'SOTTO_PUBLIC_URL');
+  if (publicUrl !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(publicUrl);
+    } catch {
+      u = undefined;
+    }
+    if (!u || !['http:', 'https:'].includes(u.protocol) || u.pathname !== '/' || u.search || u.hash)
+      throw new ConfigError(
+        `--public-url must be an origin like https://rooms.example.org, got "${publicUrl}"`,
+      );
+  }
   const logLevel = (one('log-level', 'SOTTO_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LEVELS.includes(logLevel)) throw new ConfigError(`--log-level must be one of ${LEVELS.join(', ')}`);
   return {
@@ -119,6 +133,12 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
     publicAddress: publicIp,
     tls: cert && key ? { certFile: cert, keyFile: key } : undefined,
     webhookUrls: webhooks,
-    app: mediaOnly ? null : { database, reportRetentionDays: Number(retention) },
+    app: mediaOnly
+      ? null
+      : {
+          database,
+          reportRetentionDays: Number(retention),
+          ...(publicUrl ? { publicUrl: new URL(publicUrl).origin } : {}),
+        },
   };
 }

@@ -13,12 +13,12 @@ const USAGE = `usage:
   sotto start [--dev] [--host IP] [--port 7880] [--udp-port 7882] [--keys-file F]
               [--public-ip IP] [--tls-cert F --tls-key F] [--webhook URL]... [--log-level info]
               [--database sqlite:./data/sotto.db | postgres://…] [--report-retention-days 90]
-              [--media-only]
+              [--public-url https://rooms.example.org] [--media-only]
   sotto token --room NAME --identity ID [--dev]    (prints a join token; keys from SOTTO_KEYS or --dev)
 
 env: SOTTO_KEYS="key:secret,...", SOTTO_HOST, SOTTO_PORT, SOTTO_UDP_PORT, SOTTO_PUBLIC_IP,
      SOTTO_TLS_CERT, SOTTO_TLS_KEY, SOTTO_WEBHOOK_URLS, SOTTO_LOG_LEVEL, DATABASE_URL,
-     SOTTO_REPORT_RETENTION_DAYS`;
+     SOTTO_REPORT_RETENTION_DAYS, SOTTO_PUBLIC_URL`;
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
@@ -38,6 +38,10 @@ async function main(argv: string[]): Promise<void> {
     console.log(
       `Sotto media node on ${node.url} (UDP ${cfg.udpPort})${cfg.dev ? ' — dev mode: key devkey, secret secret' : ''}`,
     );
+    if (app && !cfg.dev && !cfg.app?.publicUrl)
+      console.error(
+        "sotto: warning: no --public-url; passkeys and media URLs follow each request's Host header",
+      );
     if (app) {
       const web = node.url.replace(/^ws/, 'http').replace('//127.0.0.1:', '//localhost:');
       console.log(`Sotto app on ${web}/${existsSync(WEB_DIST) ? '' : ' (web app not built: npm run build)'}`);
@@ -76,9 +80,13 @@ async function startApp(cfg: StartOptions, node: Awaited<ReturnType<typeof start
   if (!cfg.app) throw new Error('app disabled');
   const [apiKey, apiSecret] = [...cfg.keys.entries()][0];
   const httpUrl = node.url.replace(/^ws/, 'http');
+  // With a public URL, passkeys are bound to its host name and origin and clients get its
+  // WebSocket URL; without one (dev), they follow the request's Host and Origin.
+  const pub = cfg.app.publicUrl ? new URL(cfg.app.publicUrl) : undefined;
   const app = await createAppServer({
     database: cfg.app.database,
-    media: { apiUrl: httpUrl, apiKey, apiSecret },
+    media: { apiUrl: httpUrl, apiKey, apiSecret, publicUrl: pub?.origin.replace(/^http/, 'ws') },
+    ...(pub ? { rpId: pub.hostname, origins: [pub.origin] } : {}),
     dev: cfg.dev,
     reportRetentionDays: cfg.app.reportRetentionDays,
     webDist: existsSync(WEB_DIST) ? WEB_DIST : undefined,
