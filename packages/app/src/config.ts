@@ -23,4 +23,9 @@ export interface AppConfig {
    * (quiet) leave; a page reload rejoins well within it (default 15 000 ms).
    */
   mediaDisconnectGraceMs?: number;
+  /**
+   * Redis for the real-time bus (`redis://host:6379`), so that several app server processes
+   * deliver each other's room events; default: in-process.
+   */
+  redisUrl?: string;
 }

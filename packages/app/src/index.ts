@@ -11,6 +11,7 @@ import type { AppConfig } from './config.ts';
 import { staticHandler } from './http/static.ts';
 import { MediaGateway } from './media/gateway.ts';
 import { LocalBus, type RoomBus } from './realtime/bus.ts';
+import { RedisBus } from './realtime/redis-bus.ts';
 import { RoomService } from './rooms/service.ts';
 import { createInvite } from './social/account.ts';
 import { startRetention } from './social/reports.ts';
@@ -33,7 +34,7 @@ export interface AppServer {
 export async function createAppServer(cfg: AppConfig, opts: { bus?: RoomBus } = {}): Promise<AppServer> {
   const { db } = await openDatabase(cfg.database);
   const media = new MediaGateway(cfg.media);
-  const bus = opts.bus ?? new LocalBus();
+  const bus = opts.bus ?? (cfg.redisUrl ? await RedisBus.connect(cfg.redisUrl) : new LocalBus());
   const rooms = new RoomService(db, media, bus, cfg.mediaDisconnectGraceMs);
   const services: Services = { cfg, db, media, bus, rooms, streams: new Set() };
 

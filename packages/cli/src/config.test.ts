@@ -114,6 +114,18 @@ describe('resolveConfig from flags and environment', () => {
     );
   });
 
+  it('--redis (or SOTTO_REDIS_URL) for the real-time bus', () => {
+    assert.equal(
+      resolveConfig(['--dev', '--redis', 'redis://10.0.0.5:6379'], {}).app?.redisUrl,
+      'redis://10.0.0.5:6379',
+    );
+    assert.equal(
+      resolveConfig(['--dev'], { SOTTO_REDIS_URL: 'rediss://r.internal' }).app?.redisUrl,
+      'rediss://r.internal',
+    );
+    configError(() => resolveConfig(['--dev', '--redis', 'http://x'], {}), /--redis must be a redis:\/\//);
+  });
+
   it('DATABASE_URL and --media-only (no app server)', () => {
     assert.deepEqual(resolveConfig(['--dev'], { DATABASE_URL: 'postgresql://localhost/x' }).app, {
       database: 'postgresql://localhost/x',

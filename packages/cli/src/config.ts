@@ -12,7 +12,7 @@ export interface StartOptions extends MediaNodeConfig {
   dev: boolean;
   logLevel: LogLevel;
   /** null: media node only (no app server, no web app). */
-  app: { database: string; reportRetentionDays: number; publicUrl?: string } | null;
+  app: { database: string; reportRetentionDays: number; publicUrl?: string; redisUrl?: string } | null;
 }
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -32,6 +32,7 @@ const FLAGS = new Set([
   'report-retention-days',
   'media-only',
   'public-url',
+  'redis',
 ]);
 
 export function parseArgs(argv: string[]): Map<string, string[]> {
@@ -108,6 +109,9 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
       `--report-retention-days must be a whole number of days 1-3650, got "${retention}"`,
     );
   const mediaOnly = a.get('media-only')?.at(-1) === 'true';
+  const redisUrl = one('redis', 'SOTTO_REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\/.+/.test(redisUrl))
+    throw new ConfigError(`--redis must be a redis:// or rediss:// URL, got "${redisUrl}"`);
   const publicUrl = one('public-url', 'SOTTO_PUBLIC_URL');
   if (publicUrl !== undefined) {
     let u: URL | undefined;
@@ -139,6 +143,7 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
           database,
           reportRetentionDays: Number(retention),
           ...(publicUrl ? { publicUrl: new URL(publicUrl).origin } : {}),
+          ...(redisUrl ? { redisUrl } : {}),
         },
   };
 }

@@ -13,12 +13,12 @@ const USAGE = `usage:
   sotto start [--dev] [--host IP] [--port 7880] [--udp-port 7882] [--keys-file F]
               [--public-ip IP] [--tls-cert F --tls-key F] [--webhook URL]... [--log-level info]
               [--database sqlite:./data/sotto.db | postgres://…] [--report-retention-days 90]
-              [--public-url https://rooms.example.org] [--media-only]
+              [--public-url https://rooms.example.org] [--redis redis://host:6379] [--media-only]
   sotto token --room NAME --identity ID [--dev]    (prints a join token; keys from SOTTO_KEYS or --dev)
 
 env: SOTTO_KEYS="key:secret,...", SOTTO_HOST, SOTTO_PORT, SOTTO_UDP_PORT, SOTTO_PUBLIC_IP,
      SOTTO_TLS_CERT, SOTTO_TLS_KEY, SOTTO_WEBHOOK_URLS, SOTTO_LOG_LEVEL, DATABASE_URL,
-     SOTTO_REPORT_RETENTION_DAYS, SOTTO_PUBLIC_URL`;
+     SOTTO_REPORT_RETENTION_DAYS, SOTTO_PUBLIC_URL, SOTTO_REDIS_URL`;
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
@@ -89,6 +89,7 @@ async function startApp(cfg: StartOptions, node: Awaited<ReturnType<typeof start
     ...(pub ? { rpId: pub.hostname, origins: [pub.origin] } : {}),
     dev: cfg.dev,
     reportRetentionDays: cfg.app.reportRetentionDays,
+    redisUrl: cfg.app.redisUrl,
     webDist: existsSync(WEB_DIST) ? WEB_DIST : undefined,
   });
   node.mountApp(app.handle);

@@ -6,24 +6,12 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freeTcpPort } from '../../../media/test/support/ports.ts';
+import { freeTcpPort, portOpen } from '../../../media/test/support/ports.ts';
 
 let server: Promise<{ base: string; stop(): Promise<void> }> | undefined;
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 function findBinaries(): string {
   const root = '/usr/lib/postgresql';
