@@ -1,4 +1,5 @@
 export {
+  HARDENED_ATTRIBUTE,
   type KeyStore,
   parseKeys,
   signToken,
@@ -7,5 +8,5 @@ export {
   verifyToken,
 } from './auth/token.ts';
 export { MediaNode, type MediaNodeConfig, startMediaNode } from './node.ts';
-export type { PayloadTap } from './rtc/room.ts';
+export type { PayloadTamper, PayloadTap } from './rtc/room.ts';
 export { type Logger, type LogLevel, logger, setLogLevel } from './util/log.ts';

@@ -19,7 +19,7 @@ import { WebSocketServer } from 'ws';
 import { handleTwirp, isTwirp, type RoomDirectory } from './api/twirp.ts';
 import { WebhookNotifier } from './api/webhooks.ts';
 import { type KeyStore, requireJoinGrant, verifyToken } from './auth/token.ts';
-import { type PayloadTap, Room, type RoomEvents, type RoomOptions } from './rtc/room.ts';
+import { type PayloadTamper, type PayloadTap, Room, type RoomEvents, type RoomOptions } from './rtc/room.ts';
 import { createDtlsIdentity, type DtlsIdentity } from './sfu/dtls.ts';
 import type { TransportConfig } from './sfu/transport.ts';
 import { parseJoin, signalPath } from './signal/join.ts';
@@ -46,6 +46,8 @@ export interface MediaNodeConfig {
   region?: string;
   /** Test instrumentation (the E2EE canary): every RTP payload any room forwards. Never in production. */
   payloadTap?: PayloadTap;
+  /** Test instrumentation (E2EE tests): a tampering media node. Never in production. */
+  payloadTamper?: PayloadTamper;
 }
 
 export class MediaNode implements SignalHost, RoomDirectory {
@@ -182,6 +184,7 @@ export class MediaNode implements SignalHost, RoomDirectory {
         maxParticipants: opts.maxParticipants ?? 0,
         metadata: opts.metadata ?? '',
         payloadTap: this.cfg.payloadTap,
+        payloadTamper: this.cfg.payloadTamper,
       },
       this.roomEvents,
     );

@@ -31,6 +31,13 @@ export interface TokenClaims {
   expiresAt: number;
 }
 
+/**
+ * Token attribute by which the app marks a hardened room's participants (value "1"): the node then
+ * negotiates no audio-level extension and asks for Opus CBR without DTX. Read from the signed
+ * token only, never from what a client sets later.
+ */
+export const HARDENED_ATTRIBUTE = 'sotto.hardened';
+
 /** API key → secret. */
 export type KeyStore = ReadonlyMap<string, string>;
 
@@ -99,13 +106,21 @@ export function requireJoinGrant(claims: TokenClaims): { room: string; identity:
 export async function signToken(
   apiKey: string,
   secret: string,
-  claims: { identity?: string; name?: string; video?: VideoGrant; sha256?: string; metadata?: string },
+  claims: {
+    identity?: string;
+    name?: string;
+    video?: VideoGrant;
+    sha256?: string;
+    metadata?: string;
+    attributes?: Record<string, string>;
+  },
   ttlSeconds = 6 * 3600,
 ): Promise<string> {
   const body: Record<string, unknown> = {};
   if (claims.video) body.video = claims.video;
   if (claims.name) body.name = claims.name;
   if (claims.metadata) body.metadata = claims.metadata;
+  if (claims.attributes) body.attributes = claims.attributes;
   if (claims.sha256) body.sha256 = claims.sha256;
   const jwt = new SignJWT(body)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })

@@ -119,6 +119,8 @@ export class Participant {
   /** An announced slot was freed since the last negotiation. */
   private slotsReleased = false;
   private closed = false;
+  /** No audio-level extension is negotiated (see TransportConfig.hardened). */
+  private readonly hardened: boolean;
 
   constructor(
     readonly identity: string,
@@ -140,6 +142,7 @@ export class Participant {
       hidden: grant.hidden ?? false,
       canUpdateMetadata: grant.canUpdateOwnMetadata ?? false,
     });
+    this.hardened = transportCfg.hardened === true;
     this.pub = this.wireTransport(new PeerTransport(this.sid, transportCfg), SignalTarget.PUBLISHER);
     if (!singlePc) {
       this.sub = this.wireTransport(
@@ -230,7 +233,11 @@ export class Participant {
       const dir = direction(m);
       if (dir === 'sendonly' || dir === 'sendrecv') {
         publishMids.add(m.mid);
-        this.bindPublishedSection(m.mid, msidTrack(m), extmapId(m, AUDIO_LEVEL_URI));
+        this.bindPublishedSection(
+          m.mid,
+          msidTrack(m),
+          this.hardened ? undefined : extmapId(m, AUDIO_LEVEL_URI),
+        );
       } else if (dir === 'recvonly' && this.singlePc) {
         if (!this.slots.has(m.mid)) {
           const pt = opusPayloadType(m) ?? OPUS_PT;

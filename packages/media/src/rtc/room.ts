@@ -37,10 +37,15 @@ export interface RoomOptions {
   metadata: string;
   /** Test instrumentation (the E2EE canary): sees every RTP payload the room forwards. */
   payloadTap?: PayloadTap;
+  /** Test instrumentation (a tampering media node, E2EE tests): may replace forwarded payloads. */
+  payloadTamper?: PayloadTamper;
 }
 
 /** Receives each forwarded RTP payload (the bytes after the RTP header), by room name and track. */
 export type PayloadTap = (room: string, trackSid: string, payload: Buffer) => void;
+
+/** Returns the payloads to forward instead of `payload` ([] drops it), or undefined: unchanged. */
+export type PayloadTamper = (room: string, trackSid: string, payload: Buffer) => Buffer[] | undefined;
 
 /** Linear mean amplitude above which a track counts as speaking (≈ -46 dBov). */
 const SPEAKING_LEVEL = 0.005;
@@ -178,6 +183,8 @@ export class Room implements RoomLink {
     this.tracks.set(info.sid, { publisher, up });
     const tap = this.options.payloadTap;
     if (tap) up.tap = (payload) => tap(this.name, info.sid, payload);
+    const tamper = this.options.payloadTamper;
+    if (tamper) up.tamper = (payload) => tamper(this.name, info.sid, payload);
     for (const other of this.participants.values()) {
       if (other !== publisher && other.autoSubscribe) other.subscribe(info.sid);
     }

@@ -104,6 +104,26 @@ describe('UpTrack → DownTrack fan-out', () => {
     assert.deepEqual(seen, [Buffer.from(payload)]);
   });
 
+  it('lets a test tamper hook replace, multiply or drop payloads under the original header', () => {
+    const up = new UpTrack('TR_a', 1);
+    const sink = new RecordingSink();
+    up.add(new DownTrack(0x1000, 100, sink));
+    const forged = Buffer.from([9, 9, 9]);
+    let mode: 'replace' | 'drop' | 'keep' = 'replace';
+    up.tamper = (p) => (mode === 'replace' ? [forged, Buffer.from(p)] : mode === 'drop' ? [] : undefined);
+    up.receive(Buffer.from(rtp({ seq: 1, ts: 960, level: 30, payload: [1, 2, 3, 4] })));
+    assert.equal(sink.sent.length, 2);
+    assert.deepEqual(sink.sent[0]?.subarray(payloadOffset(sink.sent[0])), forged);
+    assert.deepEqual(sink.sent[1]?.subarray(payloadOffset(sink.sent[1])), Buffer.from([1, 2, 3, 4]));
+    mode = 'drop';
+    up.receive(Buffer.from(rtp({ seq: 2, ts: 1920, level: 30, payload: [5] })));
+    assert.equal(sink.sent.length, 2);
+    mode = 'keep';
+    up.receive(Buffer.from(rtp({ seq: 3, ts: 2880, level: 30, payload: [6, 7] })));
+    assert.equal(sink.sent.length, 3);
+    assert.deepEqual(sink.sent[2]?.subarray(payloadOffset(sink.sent[2])), Buffer.from([6, 7]));
+  });
+
   it('gives each DownTrack its own SSRC and payload type, keeping the marker bit', () => {
     const up = new UpTrack('TR_a', undefined);
     const a = new RecordingSink();

@@ -157,6 +157,12 @@ export class UpTrack {
   readonly level = new LevelMeter();
   /** Test instrumentation only (the E2EE canary): sees each payload before the fan-out. */
   tap?: (payload: Buffer) => void;
+  /**
+   * Test instrumentation only (E2EE tests: a tampering media node): returns the payloads to
+   * forward instead of this one (each under the original RTP header; [] drops it), or undefined
+   * to forward it unchanged. Never set in production.
+   */
+  tamper?: (payload: Buffer) => Buffer[] | undefined;
   private downs: DownTrack[] = [];
 
   constructor(
@@ -193,8 +199,24 @@ export class UpTrack {
     if (offset < 0) return; // header extension overruns the packet
     const payloadLen = buf.length - offset; // the same for every subscriber
     this.tap?.(buf.subarray(offset));
+    if (this.tamper) return this.fanOutTampered(buf, offset, ssrc, seq, ts, now);
     // Fan-out → out.
     const downs = this.downs;
     for (let i = 0; i < downs.length; i++) downs[i].write(buf, ssrc, seq, ts, now, payloadLen);
+  }
+
+  private fanOutTampered(
+    buf: Buffer,
+    offset: number,
+    ssrc: number,
+    seq: number,
+    ts: number,
+    now: number,
+  ): void {
+    const replaced = this.tamper?.(buf.subarray(offset));
+    for (const payload of replaced ?? [buf.subarray(offset)]) {
+      const pkt = Buffer.concat([buf.subarray(0, offset), payload]);
+      for (const d of this.downs) d.write(pkt, ssrc, seq, ts, now, payload.length);
+    }
   }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   AUDIO_LEVEL_URI,
+  constantBitrate,
   direction,
   extmapId,
   iceUfrag,
@@ -461,6 +462,20 @@ describe('rewriteLocal', () => {
     for (const mid of ['4', '5', '6']) assert.deepEqual(matching(section(out, mid), /^a=extmap/), [], mid);
   });
 
+  it('hardened: no header extension at all, and Opus CBR without DTX on every audio section', () => {
+    const hard = rewriteLocal(LIBDATACHANNEL_ANSWER, plan, { nack: true, hardened: true });
+    for (const mid of ['0', '1', '2', '3']) {
+      const m = section(hard, mid);
+      assert.deepEqual(matching(m, /^a=extmap/), [], mid);
+      assert.deepEqual(
+        matching(m, /^a=fmtp:/),
+        ['a=fmtp:111 minptime=10;stereo=0;useinbandfec=1;cbr=1;usedtx=0'],
+        mid,
+      );
+    }
+    assert.equal(rewriteLocal(hard, plan, { nack: true, hardened: true }), hard, 'idempotent');
+  });
+
   it('drops all rtcp-fb without nack, and keeps only Opus "nack" on sections we send in', () => {
     for (const mid of ['0', '1', '2', '3']) {
       assert.deepEqual(matching(section(out, mid), /^a=rtcp-fb/), [], mid);
@@ -589,6 +604,16 @@ describe('rewriteLocal', () => {
       { nack: false },
     );
     assert.deepEqual(asked, ['0', '1', '2', '3']);
+  });
+});
+
+describe('constantBitrate', () => {
+  it('sets cbr=1 and usedtx=0, replacing earlier values and keeping the rest', () => {
+    assert.equal(
+      constantBitrate('a=fmtp:111 minptime=10;usedtx=1;cbr=0;useinbandfec=1'),
+      'a=fmtp:111 minptime=10;useinbandfec=1;cbr=1;usedtx=0',
+    );
+    assert.equal(constantBitrate('a=fmtp:111 '), 'a=fmtp:111 cbr=1;usedtx=0');
   });
 });
 

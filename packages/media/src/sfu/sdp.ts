@@ -141,8 +141,12 @@ export type SectionPlan =
 export function rewriteLocal(
   local: string,
   plan: (mid: string) => SectionPlan,
-  /** nack: keep generic NACK feedback (where offered) on the sections we send in. */
-  opts: { nack: boolean; rewriteAddress?: string },
+  /**
+   * nack: keep generic NACK feedback (where offered) on the sections we send in.
+   * hardened: no header extensions at all, and Opus constant bitrate without DTX (`cbr=1;
+   * usedtx=0` in our fmtp, which the browser's encoder follows).
+   */
+  opts: { nack: boolean; rewriteAddress?: string; hardened?: boolean },
 ): string {
   const parsed = parseSdp(local);
   for (const m of parsed.media) {
@@ -178,8 +182,8 @@ export function rewriteLocal(
       // sections only the extensions already negotiated in the bundle, so dropping it from an
       // idle section would lose it for a microphone added later.
       if (l.startsWith('a=extmap-allow-mixed')) continue;
-      if (l.startsWith('a=extmap:') && !l.endsWith(` ${AUDIO_LEVEL_URI}`)) continue;
-      keep.push(l);
+      if (l.startsWith('a=extmap:') && (opts.hardened || !l.endsWith(` ${AUDIO_LEVEL_URI}`))) continue;
+      keep.push(opts.hardened && l.startsWith(`a=fmtp:${pt} `) ? constantBitrate(l) : l);
     }
     m.lines = keep;
     if (p.role === 'receive') insertAfterMid(m, ['a=recvonly']);
@@ -197,6 +201,13 @@ export function rewriteLocal(
     }
   }
   return writeSdp(parsed);
+}
+
+/** An Opus fmtp line with `cbr=1;usedtx=0` (replacing any cbr/usedtx it had). */
+export function constantBitrate(fmtp: string): string {
+  const [head, params = ''] = fmtp.split(/ (.*)/s);
+  const kept = params.split(';').filter((p) => p && !/^\s*(cbr|usedtx)=/.test(p));
+  return `${head} ${[...kept, 'cbr=1', 'usedtx=0'].join(';')}`;
 }
 
 /** Replaces the connection address of an ICE candidate line (for a public IP behind 1:1 NAT). */

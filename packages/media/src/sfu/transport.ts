@@ -28,6 +28,11 @@ export interface TransportConfig {
   publicAddress?: string;
   /** The node's shared DTLS certificate (PEM files); absent: one is generated per connection. */
   dtls?: { certificatePemFile: string; keyPemFile: string };
+  /**
+   * Hardened (a room option of the app, carried in the token): no audio-level header extension
+   * and Opus CBR without DTX, so packet sizes and headers leak no speech activity.
+   */
+  hardened?: boolean;
 }
 
 export interface CandidateInit {
@@ -168,7 +173,11 @@ export class PeerTransport {
     // answers keep NACK only where the offer had it (libdatachannel copies the offer's lines)
     const local = this.pc.localDescription();
     if (!local) throw new Error('no local description');
-    return rewriteLocal(local.sdp, plan, { nack, rewriteAddress: this.cfg.publicAddress });
+    return rewriteLocal(local.sdp, plan, {
+      nack,
+      rewriteAddress: this.cfg.publicAddress,
+      hardened: this.cfg.hardened,
+    });
   }
 
   /**

@@ -20,7 +20,7 @@ import {
   SignalResponse,
 } from '@livekit/protocol';
 import type { WebSocket } from 'ws';
-import { requireJoinGrant, type TokenClaims } from '../auth/token.ts';
+import { HARDENED_ATTRIBUTE, requireJoinGrant, type TokenClaims } from '../auth/token.ts';
 import { Participant, type SignalMessage } from '../rtc/participant.ts';
 import type { Room } from '../rtc/room.ts';
 import { SdpError } from '../sfu/sdp.ts';
@@ -122,7 +122,7 @@ export function runSession(ws: WebSocket, host: SignalHost, claims: TokenClaims,
         metadata: join.metadata ?? claims.metadata,
         attributes: { ...claims.attributes, ...join.attributes },
       },
-      host.transportConfig,
+      { ...host.transportConfig, hardened: claims.attributes[HARDENED_ATTRIBUTE] === '1' },
     );
     participant.signal = sink;
     sink.send({

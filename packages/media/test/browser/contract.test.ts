@@ -3,6 +3,7 @@
 // the RoomService API through livekit-server-sdk, resume after a dropped signal connection.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { HARDENED_ATTRIBUTE } from '@sotto/media';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { API_KEY, API_SECRET, startTestNode, type TestNode } from '../support/node.ts';
 import { type Harness, launchBrowser, type Participant } from './harness.js';
@@ -14,9 +15,13 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
   let h: Harness;
   let rooms: RoomServiceClient;
   const open: Participant[] = [];
+  /** Payload sizes the node forwarded, for rooms a test asked to watch. */
+  const payloadSizes = new Map<string, number[]>();
 
   before(async () => {
-    tn = await startTestNode();
+    tn = await startTestNode({
+      payloadTap: (room, _track, payload) => payloadSizes.get(room)?.push(payload.length),
+    });
     h = await launchBrowser();
     rooms = new RoomServiceClient(tn.httpUrl, API_KEY, API_SECRET);
   });
@@ -26,10 +31,17 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
     await tn?.stop();
   });
 
-  async function join(room: string, identity: string, toneHz: number, singlePeerConnection = true) {
-    const p = await h.newParticipant({ toneHz, name: identity });
+  async function join(
+    room: string,
+    identity: string,
+    toneHz: number,
+    singlePeerConnection = true,
+    attributes?: Record<string, string>,
+    gated = false,
+  ) {
+    const p = await h.newParticipant({ toneHz, name: identity, gated });
     open.push(p);
-    await p.connect(tn.url, await tn.token(identity, room), { singlePeerConnection });
+    await p.connect(tn.url, await tn.token(identity, room, {}, { attributes }), { singlePeerConnection });
     return p;
   }
 
@@ -130,6 +142,35 @@ describe('livekit-client 2.23 against a Sotto media node', { timeout: 300_000 },
     await hears(listener, 440, 'speaker');
     await closeAll();
   });
+
+  for (const hardened of [false, true]) {
+    it(`${hardened ? 'hardened room' : 'control, normal room'}: audio level and packet sizes ${hardened ? 'leak nothing (no audio-level extension, Opus CBR without DTX)' : 'vary with the audio'}`, async () => {
+      const room = `hardened-${hardened}`;
+      const sizes: number[] = [];
+      const attrs = { [HARDENED_ATTRIBUTE]: hardened ? '1' : '0' };
+      // the speaker talks in bursts: silence is where a variable bitrate gives speech away
+      const speaker = await join(room, 'speaker', 440, true, attrs, true);
+      const listener = await join(room, 'listener', 660, true, attrs);
+      await speaker.publishMic();
+      await hears(listener, 440, 'speaker');
+      payloadSizes.set(room, sizes);
+      await new Promise((r) => setTimeout(r, 3000));
+      payloadSizes.delete(room);
+      const speakers = (await listener.events()).filter(
+        (e) => e.kind === 'activeSpeakersChanged' && JSON.stringify(e).includes('speaker'),
+      );
+      const distinct = new Set(sizes).size;
+      assert.ok(sizes.length > 100, `forwarded ${sizes.length} packets in 3 s`);
+      if (hardened) {
+        assert.equal(distinct, 1, `payload sizes seen: ${[...new Set(sizes)].join(', ')}`);
+        assert.equal(speakers.length, 0, 'the node cannot tell who speaks');
+      } else {
+        assert.ok(distinct > 1, `payload sizes seen: ${[...new Set(sizes)].join(', ')}`);
+        assert.ok(speakers.length > 0, 'the node reports active speakers from the audio level');
+      }
+      await closeAll();
+    });
+  }
 
   it('server mute and removal through livekit-server-sdk RoomServiceClient', async () => {
     const room = 'admin';

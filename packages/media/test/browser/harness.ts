@@ -27,6 +27,8 @@ const LOG_TAIL = 40;
 export interface ParticipantOptions {
   /** Frequency of the sine tone this participant's fake microphone plays; default: Chromium's own beep. */
   toneHz?: number;
+  /** Play the tone in half-second bursts separated by silence (speech-like activity). */
+  gated?: boolean;
   /** A label for logs and failure messages. */
   name?: string;
 }
@@ -58,18 +60,18 @@ class BrowserHarness implements Harness {
   ) {}
 
   async newParticipant(opts: ParticipantOptions = {}): Promise<Participant> {
-    const key = opts.toneHz === undefined ? 'default' : String(opts.toneHz);
+    const key = opts.toneHz === undefined ? 'default' : `${opts.toneHz}${opts.gated ? '-gated' : ''}`;
     let browser = this.browsers.get(key);
     if (!browser) {
-      browser = this.launch(opts.toneHz);
+      browser = this.launch(opts.toneHz, opts.gated);
       this.browsers.set(key, browser);
     }
     const context = await (await browser).newContext();
     return Participant.open(context, this.server.url, opts.name ?? `participant-${++this.count}`);
   }
 
-  private launch(toneHz: number | undefined): Promise<Browser> {
-    return launchChromium(this.dir, toneHz);
+  private launch(toneHz: number | undefined, gated = false): Promise<Browser> {
+    return launchChromium(this.dir, toneHz, gated);
   }
 
   async close(): Promise<void> {

@@ -33,25 +33,18 @@ const run = promisify(execFile);
 
 /**
  * Launches Chromium with a fresh profile under `dir`. With `toneHz`, its fake microphone plays
- * that sine tone (looped); without, Chromium's own beep.
+ * that sine tone (looped) — with `gated`, in half-second bursts with half-second silences, like
+ * speech with pauses; without, Chromium's own beep.
  */
-export async function launchChromium(dir: string, toneHz?: number): Promise<Browser> {
+export async function launchChromium(dir: string, toneHz?: number, gated = false): Promise<Browser> {
   const profile = await mkdtemp(join(dir, 'profile-'));
   const args = [...CHROMIUM_FLAGS, ...PLAYWRIGHT_FLAGS, `--user-data-dir=${profile}`];
   if (toneHz !== undefined) {
-    const wav = join(dir, `tone-${toneHz}.wav`);
-    await run('sox', [
-      '-n',
-      '-r',
-      '48000',
-      '-c',
-      '1',
-      wav,
-      'synth',
-      String(TONE_SECONDS),
-      'sine',
-      String(toneHz),
-    ]);
+    const wav = join(dir, `tone-${toneHz}${gated ? '-gated' : ''}.wav`);
+    const synth = gated
+      ? ['synth', '0.5', 'sine', String(toneHz), 'pad', '0', '0.5', 'repeat', String(TONE_SECONDS - 1)]
+      : ['synth', String(TONE_SECONDS), 'sine', String(toneHz)];
+    await run('sox', ['-n', '-r', '48000', '-c', '1', wav, ...synth]);
     // Chromium loops the file (a "%noloop" suffix would stop that).
     args.push(`--use-file-for-fake-audio-capture=${wav}`);
   }

@@ -19,7 +19,7 @@ export interface TestNode {
     identity: string,
     room: string,
     grant?: Partial<VideoGrant>,
-    extra?: { name?: string; metadata?: string },
+    extra?: { name?: string; metadata?: string; attributes?: Record<string, string> },
   ): Promise<string>;
   adminToken(room?: string): Promise<string>;
   stop(): Promise<void>;
