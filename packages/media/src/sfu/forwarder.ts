@@ -199,7 +199,10 @@ export class UpTrack {
     if (offset < 0) return; // header extension overruns the packet
     const payloadLen = buf.length - offset; // the same for every subscriber
     this.tap?.(buf.subarray(offset));
-    if (this.tamper) return this.fanOutTampered(buf, offset, ssrc, seq, ts, now);
+    if (this.tamper) {
+      this.fanOutTampered(buf, offset, ssrc, seq, ts, now);
+      return;
+    }
     // Fan-out → out.
     const downs = this.downs;
     for (let i = 0; i < downs.length; i++) downs[i].write(buf, ssrc, seq, ts, now, payloadLen);
