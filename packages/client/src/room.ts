@@ -50,6 +50,8 @@ export interface RoomSessionEvents {
   connection: [ConnectionStatus];
   /** The browser blocked audio playback until a user gesture; call `startAudio()` from one. */
   audioBlocked: [boolean];
+  /** Verification state of the end-to-end encryption (security code, stage group, key changes). */
+  e2ee: [E2eeView];
 }
 
 /** The part of EventSource that RoomSession uses (Node bots can pass a polyfill). */
@@ -59,6 +61,15 @@ export interface EventSourceLike {
   onerror: ((ev: Event) => unknown) | null;
   onopen: ((ev: Event) => unknown) | null;
   close(): void;
+}
+
+export interface E2eeView {
+  /** Room security code of the stage's current MLS epoch (stage members; null otherwise). */
+  securityCode: string | null;
+  /** Devices in the stage's MLS group (stage members; empty otherwise). */
+  stageDevices: { userId: string; deviceId: string }[];
+  /** Users whose device keys differ from those this browser first saw (trust on first use). */
+  keyChanged: ReadonlySet<string>;
 }
 
 export interface RoomSessionOptions {
@@ -95,6 +106,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
   #closed = false;
   #micBusy: Promise<void> = Promise.resolve();
   #e2ee: RoomE2ee | null = null;
+  #e2eeView: E2eeView = { securityCode: null, stageDevices: [], keyChanged: new Set() };
   #joinStartedAt = 0;
 
   constructor(roomId: string, options: RoomSessionOptions = {}) {
@@ -105,7 +117,31 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     this.#eventSource = options.eventSource ?? ((url) => new EventSource(url, { withCredentials: true }));
     if (options.e2ee?.enabled !== false && e2eeSupported()) {
       this.#e2ee = new RoomE2ee(this.api, roomId, options.e2ee ?? {});
+      const e2ee = this.#e2ee;
+      e2ee.onEpoch = (e) => {
+        this.#e2eeView = { ...this.#e2eeView, securityCode: e.securityCode, stageDevices: e2ee.stageDevices };
+        this.emit('e2ee', this.#e2eeView);
+      };
     }
+  }
+
+  /**
+   * The room security code (6 groups of 5 digits) of the stage's current MLS epoch — the same for
+   * every stage member, so speakers can compare it aloud; null for listeners and without E2EE —
+   * the stage group's devices, and the users whose keys changed since first seen.
+   */
+  get e2ee(): E2eeView {
+    return this.#e2eeView;
+  }
+
+  /** Test-only (`e2ee.forgeryForTest`): how many of `frames` our keys open (replay windows ignored). */
+  tryDecryptForTest(frames: Uint8Array[]): Promise<number | null> {
+    return this.#e2ee?.tryDecryptForTest(frames) ?? Promise.resolve(null);
+  }
+
+  /** Test-only (`e2ee.forgeryForTest`): frames encrypted under someone else's KID with our keys. */
+  forgeFramesForTest(kid: bigint, firstCtr: bigint, frames: Uint8Array[]): Promise<Uint8Array[] | null> {
+    return this.#e2ee?.forgeFramesForTest(kid, firstCtr, frames) ?? Promise.resolve(null);
   }
 
   /** Whether this session encrypts its audio end to end. */
@@ -155,8 +191,10 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     const deviceId = this.#e2ee ? await this.#e2ee.prepare() : undefined;
     const joined = await this.api.joinRoom(this.roomId, deviceId);
     this.handle = joined.handle;
-    this.#e2ee?.start(joined.handle, { publish: (payload, to) => this.#publishData(payload, to) }, (msg) =>
-      console.info(msg),
+    this.#e2ee?.start(
+      joined.handle,
+      { publish: (payload, to, topic) => this.#publishData(payload, to, topic) },
+      (msg) => console.info(msg),
     );
     this.#applyState(joined.state);
     this.#openEvents();
@@ -230,7 +268,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     this.#audioElements.clear();
     this.#setConnection('disconnected');
     this.#e2ee?.close();
-    this.#e2ee = null;
+    if (!this.#e2ee?.retainsKeysForTest) this.#e2ee = null;
     if (room) await room.disconnect();
     this.removeAllListeners();
   }
@@ -240,9 +278,19 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     if (this.#closed || state.id !== this.roomId || !shouldApply(this.#state, state)) return;
     this.#state = state;
     this.#e2ee?.updateState(state);
+    void this.#checkKeys(state);
     this.emit('state', state);
     this.#recomputeUsers();
     if (state.status === 'ended') void this.#ended();
+  }
+
+  async #checkKeys(state: RoomState): Promise<void> {
+    const e2ee = this.#e2ee;
+    if (!e2ee) return;
+    const changed = await e2ee.keyChanges(state).catch(() => new Set<string>());
+    if (this.#closed || sameSet(changed, this.#e2eeView.keyChanged)) return;
+    this.#e2eeView = { ...this.#e2eeView, keyChanged: changed };
+    this.emit('e2ee', this.#e2eeView);
   }
 
   #addChat(messages: ChatMessage[]): void {
@@ -383,14 +431,15 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     this.#syncPublishing();
   }
 
-  #publishData(payload: Uint8Array, to: string[]): void {
+  /** A data packet to `to` (empty: everyone), e.g. key messages and speaker signatures. */
+  #publishData(payload: Uint8Array, to: string[], topic: string): void {
     const room = this.#room;
     if (!room || room.state !== ConnectionState.Connected) return;
     room.localParticipant
       .publishData(Uint8Array.from(payload), {
         reliable: true,
-        topic: 'sotto.e2ee',
-        destinationIdentities: to,
+        topic,
+        ...(to.length ? { destinationIdentities: to } : {}),
       })
       .catch((err: unknown) => console.warn('e2ee: data packet not sent', err));
   }

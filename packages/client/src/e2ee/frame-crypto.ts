@@ -11,9 +11,14 @@
  * noise. Nothing is ever sent in clear: without a send key `encrypt` returns null too.
  */
 import {
+  DEFAULT_CIPHER_SUITE,
   decodeHeader,
   decodeKid,
+  decryptFrame,
+  deriveSFrameKey,
   encodeKid,
+  encryptFrame,
+  getCipherSuite,
   isSFrameError,
   ratchetForward,
   SFrameContext,
@@ -33,7 +38,9 @@ export interface FrameCryptoStats {
   decrypted: number;
   /** Frames the sender dropped because it had no key yet. */
   unsent: number;
-  dropped: Partial<Record<SFrameErrorCode | 'stale_step', number>>;
+  /** Why frames were not played: SFrame errors, a ratchet step already forgotten, or `unsigned`
+   * (decrypted, but not signed by a current stage member: muted by the speaker gate). */
+  dropped: Partial<Record<SFrameErrorCode | 'stale_step' | 'unsigned', number>>;
 }
 
 interface Anchor {
@@ -50,6 +57,7 @@ export class FrameCrypto {
   readonly #derived = new Map<string, Promise<Uint8Array>>();
   #send: (SendKey & { kid: bigint }) | null = null;
   #sendReady: Promise<void> = Promise.resolve();
+  #sendSeq = 0;
   readonly stats: FrameCryptoStats = { encrypted: 0, decrypted: 0, unsent: 0, dropped: {} };
   /** Called (at most once a second per generation) when frames arrive for a generation we lack. */
   onMissingKey: ((generation: number) => void) | null = null;
@@ -79,13 +87,21 @@ export class FrameCrypto {
     const kid = encodeKid({ generation: key.generation, step: key.step, leaf: key.leaf });
     const anchor = this.#anchors.get(key.generation);
     if (anchor) anchor.latest = Math.max(anchor.latest, key.step);
+    const seq = ++this.#sendSeq;
     this.#sendReady = (async () => {
       const base = await this.#base(key.generation, key.step);
       if (!base) return;
       if (!this.#ctx.hasEncryptionKey(kid)) await this.#ctx.addEncryptionKey(kid, base);
-      this.#send = { ...key, kid };
+      if (seq === this.#sendSeq) this.#send = { ...key, kid };
     })();
     return this.#sendReady;
+  }
+
+  /** No send key any more: `encrypt` drops every frame until the next `setSendKey`. */
+  clearSendKey(): void {
+    this.#sendSeq++;
+    this.#send = null;
+    this.#sendReady = Promise.resolve();
   }
 
   /** Forgets generations older than `generation`, and steps of it before `step`. */
@@ -197,6 +213,43 @@ export class FrameCrypto {
     const out = await this.#ctx.decrypt(frame);
     this.stats.decrypted++;
     return out.plaintext;
+  }
+
+  /**
+   * Test-only (the speaker-authenticity browser test): what a listener holding the keys can do —
+   * encrypt `frames` under someone else's KID from counter `firstCtr`. Null without the key.
+   */
+  async forgeForTest(kid: bigint, firstCtr: bigint, frames: Uint8Array[]): Promise<Uint8Array[] | null> {
+    const d = decodeKid(kid);
+    const anchor = this.#anchors.get(d.generation);
+    if (!anchor) return null;
+    const base = await this.#base(d.generation, unwrapRatchetStep(d.stepLow, anchor.latest));
+    if (!base) return null;
+    const key = await deriveSFrameKey(getCipherSuite(DEFAULT_CIPHER_SUITE), kid, base);
+    return Promise.all(frames.map((f, i) => encryptFrame(key, firstCtr + BigInt(i), f)));
+  }
+
+  /**
+   * Test-only: how many of `frames` the keys held now can open, ignoring replay windows (what an
+   * attacker keeping these keys could decrypt from a recording).
+   */
+  async tryDecryptForTest(frames: Uint8Array[]): Promise<number> {
+    let opened = 0;
+    for (const frame of frames) {
+      try {
+        const { kid } = decodeHeader(frame);
+        const d = decodeKid(kid);
+        const anchor = this.#anchors.get(d.generation);
+        if (!anchor) continue;
+        const base = await this.#base(d.generation, unwrapRatchetStep(d.stepLow, anchor.latest));
+        if (!base) continue;
+        await decryptFrame(await deriveSFrameKey(getCipherSuite(DEFAULT_CIPHER_SUITE), kid, base), frame);
+        opened++;
+      } catch {
+        // not openable with these keys
+      }
+    }
+    return opened;
   }
 
   #missing(generation: number): void {

@@ -5,21 +5,30 @@
  * topic `sotto.e2ee`). The media node sees only SFrame ciphertext and wrapped keys.
  */
 import type { RoomState } from '@sotto/app/api';
+import type { TofuVerdict } from '@sotto/e2ee';
 import type { SottoApi } from '../api.ts';
 import { toB64u } from './b64.ts';
 import type { FrameCryptoStats } from './frame-crypto.ts';
 import { loadOrCreateDevice, type PublishedDevice } from './identity.ts';
-import { E2EE_TOPIC, KeyManager } from './keys.ts';
-import type { FromWorker, ToWorker } from './messages.ts';
+import { E2EE_TOPIC, type EpochInfo, KeyManager } from './keys.ts';
+import { deviceIdentity, tofuStore } from './verify.ts';
+
+/** Data-packet topic of speaker signatures (`SpeakerSigner` messages, to everyone in the room). */
+export const SPEAKER_SIG_TOPIC = 'sotto.sig';
+
+import type { FromWorker, SpeakerGateStats, ToWorker } from './messages.ts';
 
 export { FrameCrypto, type FrameCryptoStats, type SendKey } from './frame-crypto.ts';
 export {
   E2EE_TOPIC,
+  type EpochInfo,
   type FrameKeySink,
   KeyManager,
   type KeyManagerOptions,
   type LocalDevice,
+  type StageRosters,
 } from './keys.ts';
+export { type ContactDevice, contactDevices, trustContactDevice } from './verify.ts';
 
 export interface E2eeOptions {
   /** Default true. false: no frame encryption at all (only for tests and diagnostics). */
@@ -36,6 +45,15 @@ export interface E2eeOptions {
   passthroughForTest?: boolean;
   /** Test-only: ignore every key message (a member that never gets keys). */
   dropKeyMessagesForTest?: boolean;
+  /** Test-only negative control: play every decrypted frame, signed by a stage member or not. */
+  skipSpeakerVerificationForTest?: boolean;
+  /**
+   * Test-only: allow `forgeFramesForTest` and `tryDecryptForTest` (what a member holding the keys
+   * could do with them).
+   */
+  forgeryForTest?: boolean;
+  /** Test-only: keep the frame keys after leaving (a removed member that does not delete them). */
+  retainKeysForTest?: boolean;
   /** Key schedule timings (defaults: leave batch 30 s, refresh 5 min, grace 10 s). */
   leaveBatchMs?: number;
   refreshMs?: number;
@@ -43,8 +61,16 @@ export interface E2eeOptions {
 }
 
 export interface E2eeStats extends FrameCryptoStats {
+  /** Speaker authenticity on the receive path: frames verified / muted, forgeries, bad signatures. */
+  speakers: SpeakerGateStats;
   generation: number | null;
   isKeyHolder: boolean;
+  /** In the stage's MLS group (moderators and speakers, once their Welcome arrived). */
+  inStageGroup: boolean;
+  /** Room security code of the current MLS epoch (stage members; null for listeners). */
+  securityCode: string | null;
+  /** MLS operations this session ran (create, commit, process, join) with their wall time. */
+  mlsTimings: { what: string; ms: number }[];
   /** performance.timeOrigin-based ms of the first frame decrypted, and of the first key held. */
   firstDecryptAt: number | null;
   firstKeyAt: number | null;
@@ -52,7 +78,8 @@ export interface E2eeStats extends FrameCryptoStats {
 
 /** The subset of livekit-client's Room this needs (kept structural, so room.ts owns livekit-client). */
 export interface E2eeTransport {
-  publish(payload: Uint8Array, to: string[]): void;
+  /** `to` empty: everyone in the room. */
+  publish(payload: Uint8Array, to: string[], topic: string): void;
 }
 
 /**
@@ -94,6 +121,8 @@ export class RoomE2ee {
   #keys: KeyManager | null = null;
   #statsId = 0;
   readonly #statsWaiters = new Map<number, (s: E2eeStats) => void>();
+  readonly #forgeWaiters = new Map<number, (frames: Uint8Array[] | null) => void>();
+  readonly #tryWaiters = new Map<number, (opened: number) => void>();
 
   constructor(api: SottoApi, roomId: string, options: E2eeOptions) {
     this.#api = api;
@@ -127,15 +156,26 @@ export class RoomE2ee {
     worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const m = ev.data;
       if (m.t === 'missing') this.#keys?.missingKey(m.generation);
-      else if (m.t === 'log') log(m.msg);
+      else if (m.t === 'sig') transport.publish(m.message, [], SPEAKER_SIG_TOPIC);
+      else if (m.t === 'tried') {
+        this.#tryWaiters.get(m.id)?.(m.opened);
+        this.#tryWaiters.delete(m.id);
+      } else if (m.t === 'forged') {
+        this.#forgeWaiters.get(m.id)?.(m.frames);
+        this.#forgeWaiters.delete(m.id);
+      } else if (m.t === 'log') log(m.msg);
       else if (m.t === 'plain') this.#options.capturePlaintext?.(m.frame);
       else if (m.t === 'stats') {
         const keys = this.#keys;
         this.#statsWaiters.get(m.id)?.({
           ...m.stats,
+          speakers: m.speakers,
           firstDecryptAt: m.firstDecryptAt,
           generation: keys?.generation ?? null,
           isKeyHolder: keys?.isHolder ?? false,
+          inStageGroup: keys?.inStageGroup ?? false,
+          securityCode: keys?.securityCode ?? null,
+          mlsTimings: keys ? [...keys.mlsTimings] : [],
           firstKeyAt: keys?.firstKeyAt == null ? null : performance.timeOrigin + keys.firstKeyAt,
         });
         this.#statsWaiters.delete(m.id);
@@ -143,15 +183,27 @@ export class RoomE2ee {
     };
     if (this.#options.capturePlaintext) post({ t: 'capture', on: true });
     if (this.#options.passthroughForTest) post({ t: 'passthrough' });
+    if (this.#options.skipSpeakerVerificationForTest) post({ t: 'noverify' });
+    // speaker authenticity: sign what we send with the device key, bound to this room
+    post({
+      t: 'signer',
+      key: device.signingKey,
+      context: new TextEncoder().encode(`sotto room ${this.#roomId}`),
+    });
     this.#keys = new KeyManager({
       roomId: this.#roomId,
       handle,
       device,
-      send: (payload, to) => transport.publish(payload, to),
+      send: (payload, to) => transport.publish(payload, to, E2EE_TOPIC),
+      onEpoch: (e) => {
+        post({ t: 'roster', generation: e.generation, entries: [...e.roster] });
+        this.onEpoch?.(e);
+      },
       sink: {
         setBaseKey: (generation, step, key) =>
           post({ t: 'base', generation, step, key: Uint8Array.from(key) }),
         setSendKey: (key) => post({ t: 'send', key }),
+        clearSendKey: () => post({ t: 'nosend' }),
         forgetBefore: (generation, step) =>
           post({ t: 'forget', generation, ...(step === undefined ? {} : { step }) }),
       },
@@ -171,7 +223,76 @@ export class RoomE2ee {
     this.#keys?.updateState(state);
   }
 
+  /** Called with each new epoch (security code for stage members). */
+  onEpoch: ((e: EpochInfo) => void) | null = null;
+
+  get retainsKeysForTest(): boolean {
+    return this.#options.retainKeysForTest === true;
+  }
+
+  /** Devices in the stage's MLS group (empty unless we are in it). */
+  get stageDevices(): { userId: string; deviceId: string }[] {
+    return this.#keys?.stageDevices ?? [];
+  }
+
+  readonly #tofuChecked = new Map<string, TofuVerdict>();
+  /**
+   * Trust on first use for every member's device in a RoomState (each device checked once per
+   * session): the user ids whose device keys differ from those first seen on this browser.
+   */
+  async keyChanges(state: RoomState): Promise<Set<string>> {
+    const changed = new Set<string>();
+    const myId = state.me?.user.id;
+    for (const m of [...state.stage, ...state.audience]) {
+      if (!m.device || m.user.id === myId) continue;
+      const id = deviceIdentity(m.user.id, m.device);
+      const k = `${m.user.id}/${m.device.id}/${m.device.signingPublicKey}/${m.device.hpkePublicKey}`;
+      let v = this.#tofuChecked.get(k);
+      if (!v) {
+        v = await tofuStore().check(id);
+        this.#tofuChecked.set(k, v);
+      }
+      if (v === 'changed') changed.add(m.user.id);
+    }
+    return changed;
+  }
+
+  /**
+   * Test-only (`forgeryForTest`): encrypts `frames` under `kid` from counter `firstCtr` with the
+   * keys this member holds — a listener forging a speaker's audio.
+   */
+  forgeFramesForTest(kid: bigint, firstCtr: bigint, frames: Uint8Array[]): Promise<Uint8Array[] | null> {
+    const worker = this.#worker;
+    if (!worker || !this.#options.forgeryForTest) return Promise.resolve(null);
+    const id = ++this.#statsId;
+    return new Promise((resolve) => {
+      this.#forgeWaiters.set(id, resolve);
+      worker.postMessage({
+        t: 'forge',
+        id,
+        kid: kid.toString(),
+        firstCtr: firstCtr.toString(),
+        frames,
+      } satisfies ToWorker);
+    });
+  }
+
+  /** Test-only (`forgeryForTest`): how many of `frames` our current keys open (replay ignored). */
+  tryDecryptForTest(frames: Uint8Array[]): Promise<number | null> {
+    const worker = this.#worker;
+    if (!worker || !this.#options.forgeryForTest) return Promise.resolve(null);
+    const id = ++this.#statsId;
+    return new Promise((resolve) => {
+      this.#tryWaiters.set(id, resolve);
+      worker.postMessage({ t: 'trydecrypt', id, frames } satisfies ToWorker);
+    });
+  }
+
   receive(payload: Uint8Array, fromHandle: string | undefined, topic: string | undefined): void {
+    if (topic === SPEAKER_SIG_TOPIC) {
+      this.#worker?.postMessage({ t: 'sig', message: Uint8Array.from(payload) } satisfies ToWorker);
+      return;
+    }
     if (topic === E2EE_TOPIC && !this.#options.dropKeyMessagesForTest)
       this.#keys?.receive(payload, fromHandle);
   }
@@ -221,6 +342,7 @@ export class RoomE2ee {
   close(): void {
     this.#keys?.close();
     this.#keys = null;
+    if (this.#options.retainKeysForTest) return; // test-only: a member that keeps its keys
     this.#worker?.postMessage({ t: 'clear' } satisfies ToWorker);
     this.#worker?.terminate();
     this.#worker = null;

@@ -1,6 +1,10 @@
 // The key schedule between real KeyManagers (in-memory data packets, FrameCrypto as the worker):
+// the stage is an MLS group (adds/removes by the key holder from RoomState, Welcome/commit as data
+// packets, keys from the exporter, one KID leaf per MLS leaf, the same security code everywhere);
 // a newcomer cannot decrypt what was said before it joined; a removed listener cannot decrypt
-// after the removal rekey; key messages from a non-stage member or with a bad signature are ignored.
+// after the removal rekey; a KeyPackage the key directory does not back is not added; when the
+// key holder leaves, the next stage member takes over; key messages from a non-stage member or with
+// a bad signature are ignored.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Member, RoomState } from '@sotto/app/api';
@@ -50,11 +54,17 @@ function room() {
     const s = state();
     for (const p of peers.values()) p.keys.updateState(s);
   };
-  async function join(handle: string, role: Member['role']): Promise<Peer> {
-    const sign = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, [
-      'sign',
-      'verify',
-    ])) as CryptoKeyPair;
+  async function join(
+    handle: string,
+    role: Member['role'],
+    o: { wrongMlsKey?: boolean } = {},
+  ): Promise<Peer> {
+    const ed = async () =>
+      (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const sign = await ed();
+    // test: an MLS signature key that is not the one the directory lists for this device
+    const mlsKey = o.wrongMlsKey ? await ed() : sign;
+    const signingPkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', mlsKey.privateKey));
     const hpke = await generateWrapKeyPair();
     const signingPublicKey = new Uint8Array(await crypto.subtle.exportKey('raw', sign.publicKey));
     const member: Member = {
@@ -74,13 +84,22 @@ function room() {
     const keys = new KeyManager({
       roomId: 'room1',
       handle,
-      device: { deviceId: member.device?.id ?? '', signingKey: sign.privateKey, signingPublicKey, hpke },
+      device: {
+        userId: member.user.id,
+        deviceId: member.device?.id ?? '',
+        signingKey: sign.privateKey,
+        signingPublicKey,
+        signingPkcs8,
+        hpke,
+        hpkePublicKey: await exportPublicKey(hpke.publicKey),
+      },
       sink: frames,
       send: (payload, to) => {
         for (const h of to) setTimeout(() => peers.get(h)?.keys.receive(payload, handle), 1);
       },
       leaveBatchMs: 60_000,
       graceMs: 60_000,
+      wantRetryMs: 200,
     });
     const peer = { handle, member, keys, frames };
     peers.set(handle, peer);
@@ -95,15 +114,23 @@ function room() {
     peers.delete(p.handle);
     publish();
   }
-  return { join, leave, peers };
+  function setRole(p: Peer, role: Member['role']): void {
+    p.member.role = role;
+    // RoomState lists moderators, then speakers, in the order they came on stage
+    members.splice(members.indexOf(p.member), 1);
+    members.push(p.member);
+    publish();
+  }
+  return { join, leave, setRole, peers };
 }
 
 test('join ratchets forward, removal rekeys; only stage members hand out keys', async () => {
   const r = room();
   const mod = await r.join('h_mod', 'moderator');
-  await until(() => mod.keys.isHolder && mod.keys.generation === 1);
+  await until(() => mod.keys.isHolder && mod.keys.generation !== null);
+  const g1 = mod.keys.generation ?? 0;
   const ann = await r.join('h_ann', 'listener');
-  await until(() => ann.keys.generation === 1);
+  await until(() => ann.keys.generation === g1);
   const heardByAnn = await mod.frames.encrypt(opus(1));
   assert.ok(heardByAnn);
   assert.deepEqual(await ann.frames.decrypt(heardByAnn), opus(1));
@@ -111,31 +138,29 @@ test('join ratchets forward, removal rekeys; only stage members hand out keys', 
   // said before Bea joins: Bea must not be able to read it
   const before = (await mod.frames.encrypt(opus(2))) as Uint8Array;
   const bea = await r.join('h_bea', 'listener');
-  await until(() => bea.keys.generation === 1);
-  await until(async () => {
-    const f = await mod.frames.encrypt(opus(3));
-    return f !== null && (await bea.frames.decrypt(f)) !== null;
-  });
+  await until(() => bea.keys.generation === g1);
+  await until(() => hears(mod, bea));
   assert.equal(await bea.frames.decrypt(before), null, 'the newcomer cannot decrypt earlier audio');
   const after = (await mod.frames.encrypt(opus(4))) as Uint8Array;
   assert.deepEqual(await ann.frames.decrypt(after), opus(4), 'earlier members ratchet along');
 
-  // a speaker joins the stage and gets its own KID leaf: both speakers are heard
+  // a speaker joins the stage (MLS add: a new epoch) and gets its own KID leaf: both are heard
   const sam = await r.join('h_sam', 'speaker');
-  await until(async () => {
-    const f = await sam.frames.encrypt(opus(5));
-    return f !== null && (await ann.frames.decrypt(f)) !== null;
-  });
+  await until(() => sam.keys.inStageGroup);
+  await until(() => hears(sam, ann));
+  const g2 = sam.keys.generation ?? 0;
+  assert.ok(g2 > g1);
 
   // Ann is removed: the moderator rekeys at once; Ann's keys do not open the new generation
   const annFrames = ann.frames;
   r.leave(ann);
   mod.keys.rekeyNow();
-  await until(() => bea.keys.generation === 2 && sam.keys.generation === 2);
-  await until(async () => {
-    const f = await mod.frames.encrypt(opus(6));
-    return f !== null && (await bea.frames.decrypt(f)) !== null;
-  });
+  await until(() => (mod.keys.generation ?? 0) > g2);
+  await until(
+    () => bea.keys.generation === mod.keys.generation && sam.keys.generation === mod.keys.generation,
+  );
+  await until(() => hears(mod, bea));
+  await until(() => hears(mod, sam));
   const secret = (await mod.frames.encrypt(opus(7))) as Uint8Array;
   assert.equal(await annFrames.decrypt(secret), null, 'the removed listener cannot decrypt after the rekey');
   assert.deepEqual(await sam.frames.decrypt(secret), opus(7));
@@ -149,5 +174,65 @@ test('join ratchets forward, removal rekeys; only stage members hand out keys', 
   r.peers.get('h_sam')?.keys.receive(new TextEncoder().encode('{"b":"{}","s":"AAAA"}'), 'h_bea');
   await tick();
   assert.equal(sam.keys.generation, gen);
+  for (const p of r.peers.values()) p.keys.close();
+});
+
+/** `from`'s next frame decrypts at `to`. */
+async function hears(from: Peer, to: Peer): Promise<boolean> {
+  const f = await from.frames.encrypt(opus(100));
+  return f !== null && (await to.frames.decrypt(f)) !== null;
+}
+
+test('the stage is an MLS group: Welcome/commit by the key holder, per-leaf KIDs, security code, take-over', async () => {
+  const r = room();
+  const mod = await r.join('h_mod', 'moderator');
+  await until(() => mod.keys.isHolder && mod.keys.inStageGroup);
+  const gen0 = mod.keys.generation ?? 0;
+  const ann = await r.join('h_ann', 'listener');
+  const sam = await r.join('h_sam', 'speaker');
+  await until(() => sam.keys.inStageGroup && mod.keys.generation === sam.keys.generation);
+  assert.ok((sam.keys.generation ?? 0) > gen0, 'adding a speaker starts a new epoch');
+  assert.ok(mod.keys.securityCode, 'stage members have a security code');
+  assert.equal(sam.keys.securityCode, mod.keys.securityCode, 'the same code on both sides');
+  assert.match(mod.keys.securityCode ?? '', /^\d{5}( \d{5}){5}$/);
+  assert.equal(ann.keys.securityCode, null, 'listeners are not in the MLS group');
+  await until(() => ann.keys.generation === sam.keys.generation);
+  // both speakers are heard by the listener and by each other, each under its own KID leaf
+  await until(() => hears(sam, ann));
+  await until(() => hears(mod, ann));
+  await until(() => hears(sam, mod));
+  await until(() => hears(mod, sam));
+  const gen = sam.keys.generation ?? 0;
+  const roster = ann.keys.rosters.get(gen);
+  assert.equal(roster?.size, 2, 'listeners get the stage roster (leaf → signing key)');
+
+  // a speaker whose KeyPackage is signed with a key the directory does not list is not added
+  const mallory = await r.join('h_mal', 'speaker', { wrongMlsKey: true });
+  await until(() => mallory.keys.generation !== null); // listens (a key wrap), never sends
+  await new Promise((res) => setTimeout(res, 600));
+  assert.equal(mallory.keys.inStageGroup, false);
+  assert.equal(await mallory.frames.encrypt(opus(1)), null, 'no send key outside the group');
+  assert.equal(mod.keys.generation, gen, 'the refused add left the epoch alone');
+  r.leave(mallory);
+
+  // Sam goes back to the audience: the holder removes its leaf; Sam cannot read the new epoch
+  // until it gets the listener wrap, and cannot send any more
+  r.setRole(sam, 'listener');
+  await until(() => (mod.keys.generation ?? 0) > gen && sam.keys.generation === mod.keys.generation);
+  assert.equal(sam.keys.inStageGroup, false);
+  assert.equal(await sam.frames.encrypt(opus(1)), null, 'off the stage: nothing is sent');
+  await until(() => hears(mod, sam));
+
+  // the key holder leaves: the next stage member takes over (continues the group, new epoch)
+  r.setRole(sam, 'speaker');
+  await until(() => sam.keys.inStageGroup && sam.keys.generation === mod.keys.generation);
+  const before = sam.keys.generation ?? 0;
+  const modFrames = mod.frames;
+  r.leave(mod);
+  await until(() => sam.keys.isHolder && (sam.keys.generation ?? 0) > before);
+  await until(() => ann.keys.generation === sam.keys.generation);
+  await until(() => hears(sam, ann));
+  const secret = (await sam.frames.encrypt(opus(9))) as Uint8Array;
+  assert.equal(await modFrames.decrypt(secret), null, 'the old holder cannot read the new epoch');
   for (const p of r.peers.values()) p.keys.close();
 });

@@ -4,8 +4,10 @@
  * messages; the crypto is `FrameCrypto`. Frames are handled one at a time per transform (the
  * TransformStream awaits each), so their order is kept; a dropped frame is simply not enqueued.
  */
+import { SpeakerSigner } from '@sotto/e2ee';
 import { FrameCrypto } from './frame-crypto.ts';
 import type { ToWorker } from './messages.ts';
+import { SpeakerGate } from './speaker-gate.ts';
 
 // the DOM lib types the window; a dedicated worker's global needs only these
 declare const self: {
@@ -25,6 +27,16 @@ let capture = false;
 /** Test-only negative control: frames pass unmodified. */
 let passthrough = false;
 let firstDecryptAt: number | null = null;
+/** Signs what we send (once a second); checks what we receive (mutes what no stage member signed). */
+let signer: SpeakerSigner | null = null;
+let gate: SpeakerGate | null = null;
+let verify = true;
+const sendSignatures = (messages: Uint8Array[]) => {
+  for (const message of messages) self.postMessage({ t: 'sig', message });
+};
+setInterval(() => {
+  if (signer?.due()) void signer.flush().then(sendSignatures);
+}, 200);
 frames.onMissingKey = (generation) => self.postMessage({ t: 'missing', generation });
 
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
@@ -37,6 +49,9 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
     case 'send':
       void frames.setSendKey(m.key);
       break;
+    case 'nosend':
+      frames.clearSendKey();
+      break;
     case 'forget':
       frames.forgetBefore(m.generation, m.step);
       break;
@@ -47,10 +62,39 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       passthrough = true;
       break;
     case 'stats':
-      self.postMessage({ t: 'stats', id: m.id, stats: frames.stats, firstDecryptAt });
+      self.postMessage({
+        t: 'stats',
+        id: m.id,
+        stats: frames.stats,
+        firstDecryptAt,
+        speakers: gate?.stats ?? { verified: 0, muted: 0, forged: 0, badSignatures: 0 },
+      });
       break;
     case 'clear':
       frames.clear();
+      break;
+    case 'signer':
+      signer = new SpeakerSigner(m.key, { context: m.context });
+      gate = new SpeakerGate({ context: m.context });
+      break;
+    case 'roster':
+      gate?.setRoster(m.generation, m.entries);
+      break;
+    case 'sig':
+      void gate?.addSignature(m.message);
+      break;
+    case 'noverify':
+      verify = false;
+      break;
+    case 'trydecrypt':
+      void frames
+        .tryDecryptForTest(m.frames)
+        .then((opened) => self.postMessage({ t: 'tried', id: m.id, opened }));
+      break;
+    case 'forge':
+      void frames
+        .forgeForTest(BigInt(m.kid), BigInt(m.firstCtr), m.frames)
+        .then((out) => self.postMessage({ t: 'forged', id: m.id, frames: out }));
       break;
     case 'streams':
       pipe(m.readable, m.writable, m.operation);
@@ -81,6 +125,7 @@ function pipe(
             if (passthrough) return controller.enqueue(frame);
             const out = await frames.encrypt(data);
             if (!out) return;
+            if (signer) void signer.addFrame(out).then(sendSignatures);
             frame.data = toBuffer(out);
             controller.enqueue(frame);
           } else {
@@ -90,6 +135,11 @@ function pipe(
             }
             const out = await frames.decrypt(data);
             if (!out || out.length === 0) return;
+            // decrypted is not enough: a listener holds the key too; play only signed speakers
+            if (verify && gate && !(await gate.admit(data))) {
+              frames.stats.dropped.unsigned = (frames.stats.dropped.unsigned ?? 0) + 1;
+              return;
+            }
             firstDecryptAt ??= performance.timeOrigin + performance.now();
             frame.data = toBuffer(out);
             controller.enqueue(frame);

@@ -1,4 +1,5 @@
 import type { Profile, UserSummary } from '@sotto/app/api';
+import { type ContactDevice, contactDevices, e2eeSupported, trustContactDevice } from '@sotto/client';
 import { useState } from 'react';
 import { ReportDialog } from '../report.tsx';
 import { Link, paths } from '../router.tsx';
@@ -105,6 +106,7 @@ export function ProfilePage({ username }: { username: string }) {
           </div>
         )}
       </section>
+      {!p.isMe && <SafetyNumbers user={p} />}
       {list && (
         <PeopleList key={`${list}-${p.followers}-${p.following}`} username={p.username} which={list} />
       )}
@@ -157,5 +159,65 @@ export function UserList({
         </li>
       ))}
     </ul>
+  );
+}
+
+/**
+ * Safety numbers: for each of this person's devices, 60 digits derived from both devices' keys —
+ * the same on their screen (for you) only if the app server gave each of you the other's real
+ * keys. Compare them in person or on a call. Trust on first use: a device whose keys changed
+ * since this browser first saw them is flagged until you accept the new keys.
+ */
+function SafetyNumbers({ user }: { user: Profile }) {
+  const devices = useLoad(
+    () => (e2eeSupported() ? contactDevices(api, user) : Promise.resolve([] as ContactDevice[])),
+    [user.id],
+  );
+  const action = useAction();
+  const list = devices.data;
+  return (
+    <section className="card" aria-labelledby="safety-h">
+      <h2 id="safety-h">Safety numbers</h2>
+      {!list ? (
+        devices.loading ? (
+          <Spinner label="Computing safety numbers…" />
+        ) : (
+          <ErrorNote error={devices.error} />
+        )
+      ) : list.length === 0 ? (
+        <p className="muted small">{user.displayName} has no encryption keys yet.</p>
+      ) : (
+        <ul className="safety-list">
+          {list.map((d) => (
+            <li key={d.deviceId} data-testid="safety-device">
+              {d.tofu === 'changed' && (
+                <p className="note note-warn" role="alert" data-testid="safety-changed">
+                  This device’s keys changed since you first saw them. Compare the safety number with{' '}
+                  {user.displayName} before you accept them.
+                  <button
+                    type="button"
+                    className="btn btn-small btn-secondary"
+                    disabled={action.busy}
+                    onClick={() =>
+                      void action.run(async () => {
+                        await trustContactDevice(d.identity);
+                        devices.set(list.map((x) => (x === d ? { ...x, tofu: 'same' } : x)));
+                      })
+                    }
+                  >
+                    Accept new keys
+                  </button>
+                </p>
+              )}
+              <p className="muted small">Device {d.deviceId}</p>
+              <p className="mono safety-number" data-testid="safety-number">
+                {d.safetyNumber}
+              </p>
+            </li>
+          ))}
+        </ul>
+      )}
+      <ErrorNote error={action.error} onDismiss={() => action.setError(null)} />
+    </section>
   );
 }

@@ -2,6 +2,7 @@ import type { ChatMessage, HandRaisePolicy, Member, RoomState } from '@sotto/app
 import {
   ApiError,
   type ConnectionStatus,
+  type E2eeView,
   errorMessage,
   isModerator,
   isOnStage,
@@ -29,6 +30,7 @@ interface RoomView {
   connection: ConnectionStatus;
   audioBlocked: boolean;
   mediaError: Error | null;
+  e2ee: E2eeView;
 }
 
 /** Joins on mount, leaves on unmount; mirrors the RoomSession into React state. */
@@ -45,6 +47,7 @@ function useRoomSession(roomId: string, audioContainer: React.RefObject<HTMLDivE
     connection: 'connecting',
     audioBlocked: false,
     mediaError: null,
+    e2ee: { securityCode: null, stageDevices: [], keyChanged: new Set() },
   });
   const sessionRef = useRef<RoomSession | null>(null);
 
@@ -66,6 +69,7 @@ function useRoomSession(roomId: string, audioContainer: React.RefObject<HTMLDivE
     s.on('connection', (connection) => patch({ connection }));
     s.on('audioBlocked', (audioBlocked) => patch({ audioBlocked }));
     s.on('error', (mediaError) => patch({ mediaError }));
+    s.on('e2ee', (e2ee) => patch({ e2ee }));
     s.on('ended', () => patch({ phase: 'ended' }));
     s.on('removed', ({ blocked }) => patch({ phase: 'removed', removedBlocked: blocked }));
     s.join().then(
@@ -252,10 +256,12 @@ function LiveRoom({
         )}
         <ErrorNote error={action.error} onDismiss={() => action.setError(null)} />
 
+        <KeyChangeWarning view={view.e2ee} state={state} />
         <section aria-labelledby="stage-h" className="room-section">
           <h2 id="stage-h" className="section-label">
             On stage <span className="muted">· {state.stage.length}</span>
           </h2>
+          <StageSecurity view={view.e2ee} state={state} />
           <ul className="member-grid member-grid-stage">
             {state.stage.map((m) => (
               <MemberTile
@@ -435,6 +441,60 @@ function LiveRoom({
         subject={report?.subject ?? ''}
         onClose={() => setReport(null)}
       />
+    </div>
+  );
+}
+
+/**
+ * For stage members: the room security code of the stage's MLS epoch (the same on every stage
+ * member's screen only if nobody else is in the encryption: speakers read it aloud), and any device
+ * in the stage's encryption group that is not on the stage shown here (membership the app server
+ * added is never invisible).
+ */
+function StageSecurity({ view, state }: { view: E2eeView; state: RoomState }) {
+  if (!view.securityCode) return null;
+  const unknown = view.stageDevices.filter(
+    (d) => !state.stage.some((m) => m.user.id === d.userId && m.device?.id === d.deviceId),
+  );
+  return (
+    <>
+      <p className="note security-code">
+        <span>
+          Security code{' '}
+          <strong className="mono" data-testid="security-code">
+            {view.securityCode}
+          </strong>
+        </span>
+        <span className="muted small">
+          Read it aloud: every speaker sees the same code only if no one else is in the encryption.
+        </span>
+      </p>
+      {unknown.length > 0 && (
+        <p className="note note-warn" role="alert" data-testid="unknown-stage-devices">
+          {plural(unknown.length, 'device')} in the stage’s encryption {unknown.length === 1 ? 'is' : 'are'}{' '}
+          not on the stage: {unknown.map((d) => d.deviceId).join(', ')}
+        </p>
+      )}
+    </>
+  );
+}
+
+/** Trust on first use: someone's device keys differ from those this browser first saw. */
+function KeyChangeWarning({ view, state }: { view: E2eeView; state: RoomState }) {
+  if (view.keyChanged.size === 0) return null;
+  const who = [...state.stage, ...state.audience].filter((m) => view.keyChanged.has(m.user.id));
+  return (
+    <div className="note note-warn banner" role="alert" data-testid="key-changed">
+      <span>
+        Security keys changed for{' '}
+        {who.map((m, i) => (
+          <span key={m.user.id}>
+            {i > 0 && ', '}
+            <Link href={paths.profile(m.user.username)}>{m.user.displayName}</Link>
+          </span>
+        ))}
+        . Compare safety numbers on their profile before you trust what they say here.
+      </span>
     </div>
   );
 }

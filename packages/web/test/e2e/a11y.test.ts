@@ -88,7 +88,8 @@ describe('accessibility (axe-core, WCAG 2.1 A/AA)', { timeout: 180_000 }, () => 
     await page.getByRole('button', { name: 'Start a room' }).click();
     await page.waitForURL(/\/room\/[^/]+$/);
     const room = new URL(page.url()).pathname;
-    await check(room, () => page.locator('[data-testid="stage-member"]').first().waitFor());
+    // the stage with its E2EE security code (shown once the moderator's MLS stage exists)
+    await check(room, () => page.getByTestId('security-code').waitFor());
     await check('/', () => page.getByRole('link', { name: 'Screen readers welcome', exact: true }).waitFor());
     await check('/u/ada_a11y', () => page.getByRole('heading', { level: 1 }).waitFor());
     await check('/clubs', () => page.getByRole('button', { name: 'Create club' }).waitFor());

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PayloadTap } from '@sotto/media';
+import type { PayloadTamper, PayloadTap } from '@sotto/media';
 import { freeUdpPort } from '../../../media/test/support/ports.ts';
 
 const MAIN = fileURLToPath(new URL('../../../cli/src/main.ts', import.meta.url));
@@ -28,11 +28,13 @@ export interface ServerOptions {
    * way `sotto start` wires them.
    */
   payloadTap?: PayloadTap;
+  /** Test-only: a tampering media node (in this process too). */
+  payloadTamper?: PayloadTamper;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   if (!existsSync(DIST)) throw new Error('the web app is not built: run `npm run build` first');
-  if (options.payloadTap) return startInProcess(options.payloadTap);
+  if (options.payloadTap || options.payloadTamper) return startInProcess(options);
   const dir = await mkdtemp(join(tmpdir(), 'sotto-e2e-'));
   const udp = await freeUdpPort();
   const child: ChildProcess = spawn(
@@ -90,7 +92,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   };
 }
 
-async function startInProcess(payloadTap: PayloadTap): Promise<RunningServer> {
+async function startInProcess({ payloadTap, payloadTamper }: ServerOptions): Promise<RunningServer> {
   const { createAppServer } = await import('@sotto/app');
   const { setLogLevel, startMediaNode } = await import('@sotto/media');
   setLogLevel('warn');
@@ -101,7 +103,11 @@ async function startInProcess(payloadTap: PayloadTap): Promise<RunningServer> {
     ['--dev', '--port', '0', '--udp-port', String(udp), '--database', `sqlite:${join(dir, 'sotto.db')}`],
     {},
   );
-  const node = await startMediaNode({ ...cfg, payloadTap });
+  const node = await startMediaNode({
+    ...cfg,
+    ...(payloadTap ? { payloadTap } : {}),
+    ...(payloadTamper ? { payloadTamper } : {}),
+  });
   const app = cfg.app;
   if (!app) throw new Error('no app config');
   const [apiKey, apiSecret] = [...cfg.keys.entries()][0] ?? [];
