@@ -211,6 +211,31 @@ forEachBackend('media', (start) => {
       { mediaDisconnectGraceMs: 1500 },
     ));
 
+  test('hardened rooms (closed ones by default) mark their media tokens; other rooms do not', () =>
+    withStack(start, async (s) => {
+      const mod = await s.user('mod_hard');
+      const attributesOf = (t: string) =>
+        (JSON.parse(Buffer.from(t.split('.')[1], 'base64url').toString()) as { attributes?: unknown })
+          .attributes;
+      const cases = [
+        { body: { topic: 'open default', type: 'open' }, hardened: false },
+        { body: { topic: 'closed default', type: 'closed' }, hardened: true },
+        { body: { topic: 'open, hardened', type: 'open', hardened: true }, hardened: true },
+        { body: { topic: 'closed, not hardened', type: 'closed', hardened: false }, hardened: false },
+      ];
+      for (const c of cases) {
+        const room = await createRoom(mod, c.body);
+        assert.equal(room.hardened, c.hardened, c.body.topic);
+        const j = await join(mod, room.id);
+        assert.equal(j.state.hardened, c.hardened, c.body.topic);
+        assert.deepEqual(
+          attributesOf(j.mediaToken),
+          c.hardened ? { 'sotto.hardened': '1' } : undefined,
+          c.body.topic,
+        );
+      }
+    }));
+
   test('a stale handle is removed from the media node on participant_joined', () =>
     withStack(start, async (s) => {
       const mod = await s.user('mod_m4');

@@ -32,6 +32,7 @@ function state(version: number, extra: Partial<RoomState> = {}): RoomState {
     club: null,
     capacity: 5000,
     handRaise: 'everyone',
+    hardened: false,
     createdAt: 0,
     me: mod,
     stage: [mod, member('2', 'speaker')],

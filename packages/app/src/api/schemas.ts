@@ -197,6 +197,11 @@ export const CreateRoomRequest = z
     eventId: Id.optional(),
     capacity: z.number().int().min(2).max(5000).default(5000),
     handRaise: HandRaisePolicy.default('everyone'),
+    /**
+     * Hardened: Opus at a constant bitrate without DTX and no audio-level header extension, so
+     * packet sizes and headers reveal no speech activity. Default: on for closed rooms.
+     */
+    hardened: z.boolean().optional(),
   })
   .openapi('CreateRoomRequest');
 export type CreateRoomRequest = z.infer<typeof CreateRoomRequest>;
@@ -268,6 +273,8 @@ export const RoomState = z
     club: z.object({ id: Id, name: z.string() }).nullable(),
     capacity: z.number().int(),
     handRaise: HandRaisePolicy,
+    /** See CreateRoomRequest.hardened. */
+    hardened: z.boolean(),
     createdAt: Timestamp,
     /** The viewer's membership; null when the viewer is not in the room. */
     me: Member.nullable(),

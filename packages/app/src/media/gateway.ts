@@ -3,7 +3,7 @@
  * tokens. Everything that crosses here is pseudonymous — rooms are named by their random media id,
  * participants by their random per-join handle. No name, metadata or attribute is ever sent.
  */
-import { logger } from '@sotto/media';
+import { HARDENED_ATTRIBUTE, logger } from '@sotto/media';
 import {
   AccessToken,
   RoomServiceClient,
@@ -34,9 +34,16 @@ export class MediaGateway {
     this.receiver = new WebhookReceiver(cfg.apiKey, cfg.apiSecret);
   }
 
-  /** A join token: identity = handle, room = media id; no name, metadata or attributes. */
-  async token(mediaId: string, handle: string, canPublish: boolean): Promise<string> {
-    const at = new AccessToken(this.cfg.apiKey, this.cfg.apiSecret, { identity: handle, ttl: TOKEN_TTL });
+  /**
+   * A join token: identity = handle, room = media id; no name or metadata. Its one attribute
+   * marks a hardened room's participant (no audio level, Opus CBR without DTX).
+   */
+  async token(mediaId: string, handle: string, canPublish: boolean, hardened = false): Promise<string> {
+    const at = new AccessToken(this.cfg.apiKey, this.cfg.apiSecret, {
+      identity: handle,
+      ttl: TOKEN_TTL,
+      ...(hardened ? { attributes: { [HARDENED_ATTRIBUTE]: '1' } } : {}),
+    });
     at.addGrant({
       roomJoin: true,
       room: mediaId,

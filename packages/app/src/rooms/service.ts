@@ -172,6 +172,7 @@ export class RoomService {
       created_by: userId,
       capacity: req.capacity,
       hand_raise: req.handRaise,
+      hardened: (req.hardened ?? req.type === 'closed') ? 1 : 0,
       status: 'live',
       version: 1,
       created_at: now,
@@ -282,6 +283,7 @@ export class RoomService {
         room.media_id,
         handle,
         rules.mayPublish({ role, present: true }),
+        room.hardened === 1,
       );
       log.info('member joined', { room: room.media_id, handle });
       const state = await this.changed(roomId, userId);

@@ -96,6 +96,7 @@ export function project(s: Snapshot, viewerId: string): RoomState {
     club: s.club,
     capacity: s.room.capacity,
     handRaise: s.room.hand_raise,
+    hardened: s.room.hardened === 1,
     createdAt: s.room.created_at,
     me: mine && s.room.status === 'live' ? member(s, mine) : null,
     stage: stage.map((m) => member(s, m)),

@@ -215,6 +215,20 @@ const devices: Migration = {
   },
 };
 
+/** Hardened rooms: constant-bitrate audio without audio-level headers. */
+const hardenedRooms: Migration = {
+  async up(db: Db) {
+    await db.schema
+      .alterTable('rooms')
+      .addColumn('hardened', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
-  getMigrations: async () => ({ '0001_initial': initial, '0002_devices': devices }),
+  getMigrations: async () => ({
+    '0001_initial': initial,
+    '0002_devices': devices,
+    '0003_hardened_rooms': hardenedRooms,
+  }),
 };

@@ -112,6 +112,8 @@ export interface RoomsTable {
   created_by: string;
   capacity: number;
   hand_raise: 'everyone' | 'followed' | 'off';
+  /** 1: hardened media (see CreateRoomRequest.hardened). */
+  hardened: number;
   status: 'live' | 'ended';
   version: number;
   created_at: number;

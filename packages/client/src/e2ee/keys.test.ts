@@ -42,6 +42,7 @@ function room() {
     club: null,
     capacity: 100,
     handRaise: 'everyone',
+    hardened: false,
     createdAt: 0,
     me: null,
     stage: members.filter((m) => m.role !== 'listener'),

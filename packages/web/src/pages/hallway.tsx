@@ -168,6 +168,8 @@ function StartRoom({ clubs }: { clubs: Club[] }) {
   const [invite, setInvite] = useState('');
   const [handRaise, setHandRaise] = useState<HandRaisePolicy>('everyone');
   const [clubId, setClubId] = useState('');
+  /** null: the server's default (on for closed rooms). */
+  const [hardened, setHardened] = useState<boolean | null>(null);
   const { busy, error, run } = useAction();
 
   const submit = async (e: FormEvent) => {
@@ -183,6 +185,7 @@ function StartRoom({ clubs }: { clubs: Club[] }) {
         handRaise,
         invite: type === 'closed' ? usernames : [],
         ...(clubId ? { clubId } : {}),
+        ...(hardened === null ? {} : { hardened }),
       }),
     );
     if (room) navigate(paths.room(room.id));
@@ -259,6 +262,18 @@ function StartRoom({ clubs }: { clubs: Club[] }) {
             </label>
           )}
         </div>
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={hardened ?? type === 'closed'}
+            onChange={(e) => setHardened(e.target.checked)}
+            aria-describedby="hardened-hint"
+          />
+          <span>Hide when people talk</span>
+        </label>
+        <small id="hardened-hint" className="hint hint-field">
+          Constant-bitrate audio without level headers: even the traffic pattern reveals nothing.
+        </small>
         <ErrorNote error={error} />
         <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
           {busy ? 'Starting…' : 'Start a room'}
