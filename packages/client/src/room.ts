@@ -402,6 +402,13 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
         else this.#setConnection('reconnecting');
       });
     this.#setConnection('connecting');
+    if (this.#e2ee) {
+      // tell the media node our tracks are custom-encrypted (it copies AddTrackRequest.encryption
+      // into TrackInfo); livekit-client has no public option for CUSTOM, so this sets its field —
+      // before connecting, because a permission event during the connect may already publish
+      (room.localParticipant as unknown as { encryptionType: Encryption_Type }).encryptionType =
+        Encryption_Type.CUSTOM;
+    }
     try {
       // with E2EE, the peer connection gets the encoded-streams flag: nothing is sent or played
       // until the SFrame worker is piped in (fail-closed)
@@ -421,13 +428,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     }
     this.#setConnection('connected');
     this.emit('audioBlocked', this.audioBlocked);
-    if (this.#e2ee) {
-      // tell the media node our tracks are custom-encrypted (it copies AddTrackRequest.encryption
-      // into TrackInfo); livekit-client has no public option for CUSTOM, so this sets its field
-      (room.localParticipant as unknown as { encryptionType: Encryption_Type }).encryptionType =
-        Encryption_Type.CUSTOM;
-      this.#e2ee.connected();
-    }
+    if (this.#e2ee) this.#e2ee.connected();
     this.#syncPublishing();
   }
 

@@ -23,8 +23,10 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Encryption_Type } from '@livekit/protocol';
 import type { E2eeStats } from '@sotto/client';
 import { decodeHeader, decodeKid, encodeHeader } from '@sotto/e2ee';
+import { RoomServiceClient } from 'livekit-server-sdk';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../../../media/test/support/chromium.ts';
 import { type RunningServer, startServer } from './server.ts';
@@ -203,6 +205,13 @@ describe('end-to-end encrypted audio (Chromium, real media node with a payload t
         const heard = await h.detectTone(u, SPEAKER_HZ);
         assert.ok(heard.found, `${u.username} did not hear the speaker: ${JSON.stringify(heard)}`);
       }
+      // the media node lists the speaker's track as end-to-end encrypted (CUSTOM)
+      const rooms = new RoomServiceClient(server.url, 'devkey', 'secret');
+      const [mediaRoom] = await rooms.listRooms();
+      assert.ok(mediaRoom, 'a room on the media node');
+      const tracks = (await rooms.listParticipants(mediaRoom.name)).flatMap((p) => p.tracks);
+      assert.ok(tracks.length > 0, 'the speaker published');
+      for (const t of tracks) assert.equal(t.encryption, Encryption_Type.CUSTOM, `track ${t.sid}`);
       const speaker = await e2eeStats(ada);
       assert.ok(speaker, 'the speaker has E2EE on');
       assert.ok(speaker.isKeyHolder, 'the moderator holds the room key');
