@@ -1,5 +1,5 @@
 /** Small shared pieces: avatars, error and status messages, async helpers, dialogs, formatting. */
-import type { Notification, UserSummary } from '@sotto/app/api';
+import type { Club, Notification, UserSummary } from '@sotto/app/api';
 import { errorMessage } from '@sotto/client';
 import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 
@@ -79,6 +79,32 @@ export function StrokeIcon({
         strokeLinejoin="round"
       />
     </svg>
+  );
+}
+
+/** "Club" picker for the clubs the user belongs to; nothing when there are none. */
+export function ClubSelect({
+  clubs,
+  value,
+  onChange,
+}: {
+  clubs: Pick<Club, 'id' | 'name'>[];
+  value: string;
+  onChange: (clubId: string) => void;
+}) {
+  if (clubs.length === 0) return null;
+  return (
+    <label className="field">
+      <span>Club</span>
+      <select value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="">No club</option>
+        {clubs.map((c) => (
+          <option key={c.id} value={c.id}>
+            {c.name}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 

@@ -2,7 +2,7 @@ import type { Club, Event } from '@sotto/app/api';
 import { type FormEvent, useState } from 'react';
 import { Link, navigate, paths } from '../router.tsx';
 import { api, useMe } from '../session.tsx';
-import { Avatar, Empty, ErrorNote, formatWhen, Spinner, useAction, useLoad } from '../ui.tsx';
+import { Avatar, ClubSelect, Empty, ErrorNote, formatWhen, Spinner, useAction, useLoad } from '../ui.tsx';
 
 /** datetime-local value (local time) ↔ epoch ms. */
 function toLocalInput(ms: number): string {
@@ -207,19 +207,7 @@ function EventForm({
           required
         />
       </label>
-      {clubs.length > 0 && (
-        <label className="field">
-          <span>Club</span>
-          <select value={clubId} onChange={(e) => setClubId(e.target.value)}>
-            <option value="">No club</option>
-            {clubs.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </label>
-      )}
+      <ClubSelect clubs={clubs} value={clubId} onChange={setClubId} />
       <label className="field">
         <span>Description</span>
         <textarea

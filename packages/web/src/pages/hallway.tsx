@@ -4,6 +4,7 @@ import { Link, navigate, paths } from '../router.tsx';
 import { api, useMe, useSession } from '../session.tsx';
 import {
   Avatar,
+  ClubSelect,
   Empty,
   ErrorNote,
   formatWhen,
@@ -248,19 +249,7 @@ function StartRoom({ clubs }: { clubs: Club[] }) {
               <option value="off">Nobody (hands off)</option>
             </select>
           </label>
-          {clubs.length > 0 && (
-            <label className="field">
-              <span>Club</span>
-              <select value={clubId} onChange={(e) => setClubId(e.target.value)}>
-                <option value="">No club</option>
-                {clubs.map((c) => (
-                  <option key={c.id} value={c.id}>
-                    {c.name}
-                  </option>
-                ))}
-              </select>
-            </label>
-          )}
+          <ClubSelect clubs={clubs} value={clubId} onChange={setClubId} />
         </div>
         <label className="check">
           <input
