@@ -60,6 +60,39 @@ export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: stri
   );
 }
 
+/** A username input: lowercased as typed, checked against the server's pattern. */
+function UsernameField({
+  label,
+  value,
+  onChange,
+  hintId,
+  autoComplete,
+}: {
+  label: string;
+  value: string;
+  onChange: (username: string) => void;
+  /** The id of a hint shown outside the label (it describes the field; it is not its name). */
+  hintId?: string;
+  autoComplete?: string;
+}) {
+  return (
+    <label className="field">
+      <span>{label}</span>
+      <input
+        value={value}
+        onChange={(e) => onChange(e.target.value.toLowerCase())}
+        required
+        pattern={USERNAME_PATTERN}
+        title={USERNAME_HINT}
+        autoComplete={autoComplete}
+        autoCapitalize="none"
+        spellCheck={false}
+        aria-describedby={hintId}
+      />
+    </label>
+  );
+}
+
 type Done = (me: Awaited<ReturnType<typeof signIn>>) => void;
 
 function PasskeyUnsupported() {
@@ -128,20 +161,13 @@ function SignUp({ onDone }: { onDone: Done }) {
             spellCheck={false}
           />
         </label>
-        <label className="field">
-          <span>Username</span>
-          <input
-            value={username}
-            onChange={(e) => setUsername(e.target.value.toLowerCase())}
-            required
-            pattern={USERNAME_PATTERN}
-            title={USERNAME_HINT}
-            autoComplete="username"
-            autoCapitalize="none"
-            spellCheck={false}
-            aria-describedby="username-hint"
-          />
-        </label>
+        <UsernameField
+          label="Username"
+          value={username}
+          onChange={setUsername}
+          hintId="username-hint"
+          autoComplete="username"
+        />
         {/* outside the label: the hint describes the field (aria-describedby), it is not its name */}
         <small id="username-hint" className="hint hint-field">
           {USERNAME_HINT}
@@ -187,18 +213,7 @@ function Waitlist() {
           }}
         >
           <p className="muted">Save a username and tell people why you’d like to join.</p>
-          <label className="field">
-            <span>Username you’d like</span>
-            <input
-              value={username}
-              onChange={(e) => setUsername(e.target.value.toLowerCase())}
-              required
-              pattern={USERNAME_PATTERN}
-              title={USERNAME_HINT}
-              autoCapitalize="none"
-              spellCheck={false}
-            />
-          </label>
+          <UsernameField label="Username you’d like" value={username} onChange={setUsername} />
           <label className="field">
             <span>Note (optional)</span>
             <textarea value={note} onChange={(e) => setNote(e.target.value)} maxLength={280} rows={2} />
@@ -240,18 +255,7 @@ function DevSignIn({ onDone }: { onDone: Done }) {
           if (me) onDone(me);
         }}
       >
-        <label className="field">
-          <span>Dev username</span>
-          <input
-            value={username}
-            onChange={(e) => setUsername(e.target.value.toLowerCase())}
-            required
-            pattern={USERNAME_PATTERN}
-            title={USERNAME_HINT}
-            autoCapitalize="none"
-            spellCheck={false}
-          />
-        </label>
+        <UsernameField label="Dev username" value={username} onChange={setUsername} />
         <label className="field">
           <span>Dev display name (optional)</span>
           <input value={displayName} onChange={(e) => setDisplayName(e.target.value)} maxLength={64} />
