@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CeremonyOptions, CreatedApiToken, Invite, Me } from '../src/api/schemas.ts';
+import { isUniqueViolation } from '../src/store/db.ts';
 import { SoftAuthenticator } from './support/authenticator.ts';
 import { forEachBackend, withStack } from './support/each.ts';
 import { assertProblem } from './support/rooms.ts';
@@ -271,6 +272,41 @@ forEachBackend('auth', (start) => {
       assert.ok(rows.every((x) => x.token_hash !== secret));
       assert.equal((await anon.post('/api/auth/logout')).status, 204);
       assertProblem(await anon.get('/api/me'), 401, 'unauthenticated');
+    }));
+
+  test('a unique-constraint race is recognised on this database (answered 409, not 500)', () =>
+    withStack(start, async (s) => {
+      await s.user('taken_name');
+      const db = s.app.services.db;
+      const row = (id: string, username: string) => ({
+        id,
+        username,
+        display_name: 'x',
+        bio: '',
+        webauthn_id: `w_${id}`,
+        created_at: Date.now(),
+      });
+      const dup = await db
+        .insertInto('users')
+        .values(row('u_race', 'taken_name'))
+        .execute()
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      assert.ok(dup, 'the duplicate insert failed');
+      assert.equal(isUniqueViolation(dup), true, String(dup));
+      // control: a different failure (a NOT NULL column left out) is not mistaken for one
+      const other = await db
+        .insertInto('users')
+        .values({ ...row('u_other', 'other_name'), display_name: null as unknown as string })
+        .execute()
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      assert.ok(other, 'the bad insert failed');
+      assert.equal(isUniqueViolation(other), false, String(other));
     }));
 
   test('API tokens: create, use as Bearer, list, revoke', () =>

@@ -16,7 +16,7 @@ import {
 import { AppError, badRequest, conflict } from '../api/problem.ts';
 import type { CeremonyOptions, RegisterOptionsRequest } from '../api/schemas.ts';
 import type { UserRow } from '../social/users.ts';
-import type { Db } from '../store/db.ts';
+import { type Db, isUniqueViolation } from '../store/db.ts';
 import { newId } from '../util/ids.ts';
 
 const FLOW_TTL_MS = 5 * 60 * 1000;
@@ -105,36 +105,43 @@ export async function verifyRegistration(
     webauthn_id: pending.webauthnId,
     created_at: now,
   };
-  await db.transaction().execute(async (tx) => {
-    // re-check both inside the transaction: the invite may have been spent meanwhile
-    const spent = await tx
-      .updateTable('invites')
-      .set({ used_at: now })
-      .where('code', '=', pending.inviteCode)
-      .where('used_by', 'is', null)
-      .where('used_at', 'is', null)
-      .executeTakeFirst();
-    if (Number(spent.numUpdatedRows) !== 1)
-      throw badRequest('invalid_invite', 'the invite code was used meanwhile');
-    await checkUsername(tx, pending.username);
-    await tx.insertInto('users').values(user).execute();
-    await tx
-      .updateTable('invites')
-      .set({ used_by: user.id })
-      .where('code', '=', pending.inviteCode)
-      .execute();
-    await tx
-      .insertInto('credentials')
-      .values({
-        id: credential.id,
-        user_id: user.id,
-        public_key: Buffer.from(credential.publicKey).toString('base64url'),
-        counter: credential.counter,
-        transports: JSON.stringify(credential.transports ?? []),
-        created_at: now,
-      })
-      .execute();
-  });
+  await db
+    .transaction()
+    .execute(async (tx) => {
+      // re-check both inside the transaction: the invite may have been spent meanwhile
+      const spent = await tx
+        .updateTable('invites')
+        .set({ used_at: now })
+        .where('code', '=', pending.inviteCode)
+        .where('used_by', 'is', null)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(spent.numUpdatedRows) !== 1)
+        throw badRequest('invalid_invite', 'the invite code was used meanwhile');
+      await checkUsername(tx, pending.username);
+      await tx.insertInto('users').values(user).execute();
+      await tx
+        .updateTable('invites')
+        .set({ used_by: user.id })
+        .where('code', '=', pending.inviteCode)
+        .execute();
+      await tx
+        .insertInto('credentials')
+        .values({
+          id: credential.id,
+          user_id: user.id,
+          public_key: Buffer.from(credential.publicKey).toString('base64url'),
+          counter: credential.counter,
+          transports: JSON.stringify(credential.transports ?? []),
+          created_at: now,
+        })
+        .execute();
+    })
+    .catch((err: unknown) => {
+      // two sign-ups for one username at the same instant: the loser gets the same 409 as above
+      if (isUniqueViolation(err)) throw conflict('username_taken', 'that username is taken');
+      throw err;
+    });
   return user;
 }
 

@@ -52,3 +52,12 @@ export async function openDatabase(url: string): Promise<OpenedDb> {
   }
   return opened;
 }
+
+/**
+ * Whether a write failed on a unique constraint (SQLite `SQLITE_CONSTRAINT_UNIQUE`/`_PRIMARYKEY`,
+ * PostgreSQL 23505): a race another request won, to be answered as a conflict, not a 500.
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
