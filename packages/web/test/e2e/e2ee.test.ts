@@ -24,58 +24,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Encryption_Type } from '@livekit/protocol';
-import type { E2eeStats } from '@sotto/client';
 import { decodeHeader, decodeKid, encodeHeader } from '@sotto/e2ee';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../../../media/test/support/chromium.ts';
 import { type RunningServer, startServer } from './server.ts';
-import { Harness, listenScript, SHOTS, type User } from './support.ts';
+import {
+  e2eeStats,
+  Harness,
+  type HookOptions,
+  hookScript,
+  listenScript,
+  SHOTS,
+  type User,
+} from './support.ts';
 
 const SPEAKER_HZ = 440;
 const LISTENER_HZ = 660;
 const WINDOW = 8;
-
-interface HookOptions {
-  enabled?: boolean;
-  capture?: boolean;
-  passthroughForTest?: boolean;
-  dropKeyMessagesForTest?: boolean;
-  skipSpeakerVerificationForTest?: boolean;
-  forgeryForTest?: boolean;
-  retainKeysForTest?: boolean;
-}
-
-/** The page-side test hook the web app reads (src/e2ee-test-hook.ts). */
-function hookScript(o: HookOptions): string {
-  return `(() => {
-    globalThis.sottoPlain = [];
-    const o = ${JSON.stringify(o)};
-    const options = {
-      enabled: o.enabled !== false,
-      passthroughForTest: o.passthroughForTest === true,
-      dropKeyMessagesForTest: o.dropKeyMessagesForTest === true,
-      skipSpeakerVerificationForTest: o.skipSpeakerVerificationForTest === true,
-      forgeryForTest: o.forgeryForTest === true,
-      retainKeysForTest: o.retainKeysForTest === true,
-    };
-    if (o.capture) options.capturePlaintext = (f) => {
-      if (globalThis.sottoPlain.length < 4000) globalThis.sottoPlain.push(Array.from(f));
-    };
-    globalThis.sottoE2eeTest = { options, onSession: (s) => { globalThis.sottoSession = s; } };
-  })();`;
-}
-
-type Stats = (E2eeStats & { joinStartedAt: number }) | null;
-
-function e2eeStats(user: User): Promise<Stats> {
-  return user.page.evaluate(
-    () =>
-      (
-        globalThis as unknown as { sottoSession?: { e2eeStats(): Promise<Stats> } }
-      ).sottoSession?.e2eeStats() ?? null,
-  );
-}
 
 /** How many of `frames` the user's current keys open (test hook; replay windows ignored). */
 function tryDecrypt(user: User, frames: Buffer[]): Promise<number | null> {

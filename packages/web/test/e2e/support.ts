@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { E2eeStats } from '@sotto/client';
 import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
 import type { ToneResult } from '../../../media/test/browser/types.ts';
@@ -104,4 +105,47 @@ export class Harness {
     const logs = this.users.map((u) => `--- ${u.username}\n${u.logs.slice(-30).join('\n')}`).join('\n');
     throw new Error(`${(err as Error).message}\n${logs}\n--- server\n${this.server.output().slice(-4000)}`);
   }
+}
+
+// ---- the web app's E2EE test hook (src/e2ee-test-hook.ts) ----
+
+export interface HookOptions {
+  enabled?: boolean;
+  capture?: boolean;
+  passthroughForTest?: boolean;
+  dropKeyMessagesForTest?: boolean;
+  skipSpeakerVerificationForTest?: boolean;
+  forgeryForTest?: boolean;
+  retainKeysForTest?: boolean;
+}
+
+/** The page-side test hook the web app reads (src/e2ee-test-hook.ts). */
+export function hookScript(o: HookOptions): string {
+  return `(() => {
+    globalThis.sottoPlain = [];
+    const o = ${JSON.stringify(o)};
+    const options = {
+      enabled: o.enabled !== false,
+      passthroughForTest: o.passthroughForTest === true,
+      dropKeyMessagesForTest: o.dropKeyMessagesForTest === true,
+      skipSpeakerVerificationForTest: o.skipSpeakerVerificationForTest === true,
+      forgeryForTest: o.forgeryForTest === true,
+      retainKeysForTest: o.retainKeysForTest === true,
+    };
+    if (o.capture) options.capturePlaintext = (f) => {
+      if (globalThis.sottoPlain.length < 4000) globalThis.sottoPlain.push(Array.from(f));
+    };
+    globalThis.sottoE2eeTest = { options, onSession: (s) => { globalThis.sottoSession = s; } };
+  })();`;
+}
+
+export type Stats = (E2eeStats & { joinStartedAt: number }) | null;
+
+export function e2eeStats(user: User): Promise<Stats> {
+  return user.page.evaluate(
+    () =>
+      (
+        globalThis as unknown as { sottoSession?: { e2eeStats(): Promise<Stats> } }
+      ).sottoSession?.e2eeStats() ?? null,
+  );
 }
