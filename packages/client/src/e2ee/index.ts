@@ -10,13 +10,9 @@ import type { SottoApi } from '../api.ts';
 import { toB64u } from './b64.ts';
 import type { FrameCryptoStats } from './frame-crypto.ts';
 import { loadOrCreateDevice, type PublishedDevice } from './identity.ts';
-import { E2EE_TOPIC, type EpochInfo, KeyManager } from './keys.ts';
-import { deviceIdentity, tofuStore } from './verify.ts';
-
-/** Data-packet topic of speaker signatures (`SpeakerSigner` messages, to everyone in the room). */
-export const SPEAKER_SIG_TOPIC = 'sotto.sig';
-
+import { E2EE_TOPIC, type EpochInfo, KeyManager, SPEAKER_SIG_TOPIC } from './keys.ts';
 import type { FromWorker, SpeakerGateStats, ToWorker } from './messages.ts';
+import { deviceIdentity, tofuStore } from './verify.ts';
 
 export { FrameCrypto, type FrameCryptoStats, type SendKey } from './frame-crypto.ts';
 export {
@@ -26,6 +22,7 @@ export {
   KeyManager,
   type KeyManagerOptions,
   type LocalDevice,
+  SPEAKER_SIG_TOPIC,
   type StageRosters,
 } from './keys.ts';
 export { type ContactDevice, contactDevices, trustContactDevice } from './verify.ts';

@@ -58,6 +58,8 @@ import {
 import { fromB64u, toB64u } from './b64.ts';
 
 export const E2EE_TOPIC = 'sotto.e2ee';
+/** Data-packet topic of speaker signatures (`SpeakerSigner` messages, to everyone in the room). */
+export const SPEAKER_SIG_TOPIC = 'sotto.sig';
 const SIG_LABEL = new TextEncoder().encode('sotto/e2ee/v1/key-message\0');
 
 /** What the key manager drives: the frame worker (or a FrameCrypto directly, in tests). */
@@ -699,6 +701,10 @@ export class KeyManager {
           await this.#ratchet();
           g.admitted.add(fromHandle);
         }
+        // asking means "I hold no usable key": maybe the message carrying our KEK never reached
+        // it (or came before it knew us), and every later key is wrapped under that KEK. So a
+        // request always gets a fresh KEK with the key; later rotations use the new one.
+        this.#keksOut.delete(fromHandle);
         await this.#sendKey(sender);
         return;
       }
