@@ -2,7 +2,7 @@
  * A bot's E2EE device identity without IndexedDB (isomorphic): created in memory, and saved to /
  * loaded from a JSON "key file" (`DeviceFile`). Same keys as a browser device (identity.ts): an
  * Ed25519 signing key (also the MLS signature key) and an X25519 HPKE key for listener key wraps.
- * The file holds private keys: keep it private (the Node helper writes it with mode 0600).
+ * The file holds private keys: whoever stores it keeps it private (e.g. a file with mode 0600).
  */
 import {
   exportPrivateKey,
