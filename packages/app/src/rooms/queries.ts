@@ -18,6 +18,16 @@ export function memberRow(db: Db, roomId: string, userId: string): Promise<Membe
     .executeTakeFirst();
 }
 
+/** The member whose current media handle this is (a rejoin replaces the handle). */
+export function memberByHandle(db: Db, roomId: string, handle: string): Promise<MemberRow | undefined> {
+  return db
+    .selectFrom('room_members')
+    .selectAll()
+    .where('room_id', '=', roomId)
+    .where('handle', '=', handle)
+    .executeTakeFirst();
+}
+
 export function presentMembers(db: Db, roomId: string): Promise<MemberRow[]> {
   return db
     .selectFrom('room_members')

@@ -532,12 +532,7 @@ export class RoomService {
       .executeTakeFirst();
     if (!room) return;
     await this.lock.run(room.id, async () => {
-      const member = await this.db
-        .selectFrom('room_members')
-        .selectAll()
-        .where('room_id', '=', room.id)
-        .where('handle', '=', handle)
-        .executeTakeFirst();
+      const member = await q.memberByHandle(this.db, room.id, handle);
       const current = member && member.present === 1 && room.status === 'live' ? member : undefined;
       if (ev.event === 'participant_joined') {
         if (!current) {
@@ -571,15 +566,9 @@ export class RoomService {
       void this.lock
         .run(roomId, async () => {
           const room = await this.room(roomId);
-          const member = await this.db
-            .selectFrom('room_members')
-            .selectAll()
-            .where('room_id', '=', roomId)
-            .where('handle', '=', handle)
-            .where('present', '=', 1)
-            .executeTakeFirst();
+          const member = await q.memberByHandle(this.db, roomId, handle);
           // a rejoin gave the member a new handle; an explicit leave already marked them gone
-          if (room?.status !== 'live' || !member) return;
+          if (room?.status !== 'live' || member?.present !== 1) return;
           log.info('member gone after the reconnect grace', { room: room.media_id, handle });
           await this.departed(room, member, true);
         })
