@@ -48,6 +48,8 @@ import { logger } from '../util/log.ts';
 
 const log = logger('participant');
 const OPUS_PT = 111;
+/** Dual-PC: the first subscriber offer goes out at the latest this long after the join (see start). */
+const SUBSCRIBER_OFFER_FALLBACK_MS = 1_000;
 
 export type SignalMessage = NonNullable<SignalResponse['message']>;
 
@@ -115,6 +117,9 @@ export class Participant {
   private readonly pendingAdds = new Map<string, TrackInfo>();
   private subOfferId = 0;
   private subAwaitingAnswer = false;
+  /** Dual-PC: the first subscriber offer has gone out (see startSubscriber). */
+  private subStarted = false;
+  private subStartTimer: ReturnType<typeof setTimeout> | undefined;
   private negotiationQueued = false;
   /** An announced slot was freed since the last negotiation. */
   private slotsReleased = false;
@@ -258,6 +263,7 @@ export class Participant {
       }),
     });
     this.activateSlots(this.pub);
+    if (!this.singlePc) this.startSubscriber(); // the client's peer connections exist now
     if (missing > 0)
       this.send({
         case: 'mediaSectionsRequirement',
@@ -271,7 +277,7 @@ export class Participant {
     this.sub.applyAnswer(sd.sdp);
     this.subAwaitingAnswer = false;
     this.activateSlots(this.sub);
-    if (this.negotiationQueued) this.negotiate();
+    if (this.negotiationQueued) setImmediate(() => this.runNegotiation());
   }
 
   handleTrickle(candidateInit: string, target: SignalTarget): void {
@@ -329,27 +335,30 @@ export class Participant {
    * tracks sit in which sections. Batched: many subscriptions in one tick → one negotiation.
    */
   negotiate(): void {
-    if (this.negotiationQueued && !this.closed) return;
+    if (this.closed || this.negotiationQueued) return;
     this.negotiationQueued = true;
-    setImmediate(() => {
-      if (this.closed || !this.negotiationQueued) return;
-      if (!this.singlePc && this.subAwaitingAnswer) return; // runs again when the answer comes
-      this.negotiationQueued = false;
-      const missing = this.assignSlots();
-      const unannounced = [...this.slots.values()].some((s) => s.assigned && !s.announced);
-      // nothing the client does not know yet (an earlier answer carried it): no renegotiation
-      if (missing === 0 && !unannounced && !this.slotsReleased) return;
-      this.slotsReleased = false;
-      if (this.singlePc) {
-        // the client is always the offerer on /rtc/v1: ask it for a new offer
-        this.send({
-          case: 'mediaSectionsRequirement',
-          value: new MediaSectionsRequirement({ numAudios: missing }),
-        });
-      } else {
-        this.offerSubscriber(missing);
-      }
-    });
+    setImmediate(() => this.runNegotiation());
+  }
+
+  private runNegotiation(): void {
+    if (this.closed || !this.negotiationQueued) return;
+    // dual-PC: one offer at a time; handleAnswer runs this again (and the first offer comes first)
+    if (!this.singlePc && (this.subAwaitingAnswer || !this.subStarted)) return;
+    this.negotiationQueued = false;
+    const missing = this.assignSlots();
+    const unannounced = [...this.slots.values()].some((s) => s.assigned && !s.announced);
+    // nothing the client does not know yet (an earlier answer carried it): no renegotiation
+    if (missing === 0 && !unannounced && !this.slotsReleased) return;
+    this.slotsReleased = false;
+    if (this.singlePc) {
+      // the client is always the offerer on /rtc/v1: ask it for a new offer
+      this.send({
+        case: 'mediaSectionsRequirement',
+        value: new MediaSectionsRequirement({ numAudios: missing }),
+      });
+    } else {
+      this.offerSubscriber(missing);
+    }
   }
 
   /** Dual-PC: adds `newSections` send sections for waiting subscriptions, then offers. */
@@ -533,6 +542,7 @@ export class Participant {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.resumeTimer);
+    clearTimeout(this.subStartTimer);
     this.disconnectReason = reason;
     this.state = ParticipantInfo_State.DISCONNECTED;
     this.version++;
@@ -587,9 +597,26 @@ export class Participant {
     return t;
   }
 
-  /** Dual-PC: the first subscriber offer goes out right after join (subscriber is primary). */
+  /**
+   * Dual-PC: the subscriber connection is primary, and we are its offerer. livekit-client drops a
+   * server offer that arrives before it has created its peer connections — which it does only
+   * after processing the JoinResponse, while its signal reader may already hand it the next
+   * message (seen in CI: "could not establish pc connection"). So the first offer waits for the
+   * client's own publisher offer (it sends one at once: JoinResponse.fastPublish), or at most
+   * SUBSCRIBER_OFFER_FALLBACK_MS for a client that does not.
+   */
   start(): void {
-    if (!this.singlePc) this.offerSubscriber(0);
+    if (this.singlePc) return;
+    this.subStartTimer = setTimeout(() => this.startSubscriber(), SUBSCRIBER_OFFER_FALLBACK_MS);
+    this.subStartTimer.unref?.();
+  }
+
+  private startSubscriber(): void {
+    if (this.subStarted || this.closed) return;
+    this.subStarted = true;
+    clearTimeout(this.subStartTimer);
+    this.offerSubscriber(0);
+    // subscriptions that waited for it go out once the client answers (handleAnswer → negotiate)
   }
 }
 

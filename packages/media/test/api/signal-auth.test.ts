@@ -10,13 +10,15 @@ import {
   LeaveRequest,
   LeaveRequest_Action,
   ParticipantInfo_State,
+  SessionDescription,
   UpdateParticipantMetadata,
 } from '@livekit/protocol';
 import { setLogLevel } from '@sotto/media';
 import { SignJWT } from 'jose';
 import { AccessToken } from 'livekit-server-sdk';
+import ndc from 'node-datachannel';
 import { API_KEY, API_SECRET, startTestNode, type TestNode } from '../support/node.ts';
-import { expectRefused, joinRoom, rtcUrl, rtcV1Url, SignalConn } from './signal-client.ts';
+import { expectRefused, joinRoom, rtcUrl, rtcV1Url, SignalConn, sleep } from './signal-client.ts';
 
 setLogLevel('warn');
 
@@ -219,6 +221,39 @@ describe('signal authentication and the join handshake', { timeout: 30_000 }, ()
       assert.match(offer.sdp, /^v=0\r\n/);
       const offerAt = conn.log.findIndex((r) => r.msg?.case === 'offer');
       assert.ok(offerAt > 0, 'the offer comes after the JoinResponse');
+    });
+
+    it("the subscriber offer waits for the client's publisher offer (or 1 s at most)", async () => {
+      // livekit-client drops a server offer that arrives before it has built its peer connections
+      const { conn } = await join('eager', 'offer-order');
+      const joinedAt = Date.now();
+      await sleep(300);
+      assert.ok(
+        !conn.log.some((r) => r.msg?.case === 'offer'),
+        'no subscriber offer before the client is ready',
+      );
+      const pc = new ndc.PeerConnection('offer-order-client', { iceServers: [] });
+      try {
+        const sdp = await new Promise<string>((resolve) => {
+          pc.onLocalDescription((d, type) => {
+            if (type === 'offer') resolve(d);
+          });
+          pc.createDataChannel('_reliable'); // negotiates by itself: an offer with SCTP
+        });
+        conn.send({ case: 'offer', value: new SessionDescription({ type: 'offer', sdp, id: 1 }) });
+        await conn.next('answer');
+        const offer = await conn.next('offer', 500);
+        assert.match(offer.sdp, /^v=0\r\n/);
+        assert.ok(Date.now() - joinedAt < 900, 'it follows the publisher offer, not the fallback');
+      } finally {
+        pc.close();
+      }
+      // a client that never offers gets the subscriber offer after the fallback delay
+      const { conn: lazy } = await join('lazy', 'offer-order');
+      const lazyAt = Date.now();
+      await lazy.next('offer', 3000);
+      const waited = Date.now() - lazyAt;
+      assert.ok(waited >= 800 && waited < 2500, `fallback after ${waited} ms`);
     });
 
     it("every peer connection presents the node's one DTLS certificate", async () => {
