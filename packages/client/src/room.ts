@@ -21,8 +21,17 @@ import {
   type TrackPublication,
 } from 'livekit-client';
 import { SottoApi } from './api.ts';
-import { type E2eeOptions, type E2eeStats, e2eeRtcConfig, e2eeSupported, RoomE2ee } from './e2ee/index.ts';
+import {
+  type E2eeOptions,
+  type E2eeStats,
+  e2eeRtcConfig,
+  e2eeSupported,
+  LEVEL_INTERVAL_MS,
+  LEVEL_STALE_MS,
+  RoomE2ee,
+} from './e2ee/index.ts';
 import { Emitter } from './emitter.ts';
+import { MicLevelMeter, SpeakingDetector } from './mic-level.ts';
 import { mergeChat, sameSet, shouldApply, usersForHandles } from './stage.ts';
 
 export interface MicState {
@@ -108,6 +117,11 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
   #e2ee: RoomE2ee | null = null;
   #e2eeView: E2eeView = { securityCode: null, stageDevices: [], keyChanged: new Set() };
   #joinStartedAt = 0;
+  /** Hardened rooms: speaking comes from members' encrypted levels (handle → last reading). */
+  readonly #levels = new Map<string, { speaking: boolean; at: number }>();
+  #levelTimer: ReturnType<typeof setInterval> | null = null;
+  #meter: MicLevelMeter | null = null;
+  readonly #detector = new SpeakingDetector();
 
   constructor(roomId: string, options: RoomSessionOptions = {}) {
     super();
@@ -122,6 +136,8 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
         this.#e2eeView = { ...this.#e2eeView, securityCode: e.securityCode, stageDevices: e2ee.stageDevices };
         this.emit('e2ee', this.#e2eeView);
       };
+      e2ee.onLevel = (handle, reading) =>
+        this.#levels.set(handle, { speaking: reading.speaking, at: Date.now() });
     }
   }
 
@@ -193,7 +209,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     this.handle = joined.handle;
     this.#e2ee?.start(
       joined.handle,
-      { publish: (payload, to, topic) => this.#publishData(payload, to, topic) },
+      { publish: (payload, to, topic, lossy) => this.#publishData(payload, to, topic, lossy) },
       (msg) => console.info(msg),
     );
     this.#applyState(joined.state);
@@ -267,6 +283,10 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     for (const els of this.#audioElements.values()) for (const el of els) el.remove();
     this.#audioElements.clear();
     this.#setConnection('disconnected');
+    if (this.#levelTimer) clearInterval(this.#levelTimer);
+    this.#levelTimer = null;
+    this.#meter?.close();
+    this.#meter = null;
     this.#e2ee?.close();
     if (!this.#e2ee?.retainsKeysForTest) this.#e2ee = null;
     if (room) await room.disconnect();
@@ -379,6 +399,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
       )
       .on(RoomEvent.TrackUnsubscribed, (track) => this.#detachAudio(track))
       .on(RoomEvent.ActiveSpeakersChanged, (speakers: Participant[]) => {
+        if (this.#state?.hardened && this.#e2ee) return; // levels come from the members (#levelTick)
         this.#speakingHandles = speakers.map((p) => p.identity);
         this.#recomputeUsers();
       })
@@ -428,17 +449,50 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     }
     this.#setConnection('connected');
     this.emit('audioBlocked', this.audioBlocked);
-    if (this.#e2ee) this.#e2ee.connected();
+    if (this.#e2ee) {
+      this.#e2ee.connected();
+      this.#levelTimer = setInterval(() => this.#levelTick(), LEVEL_INTERVAL_MS);
+    }
     this.#syncPublishing();
   }
 
+  /**
+   * Hardened rooms, every LEVEL_INTERVAL_MS: with a published microphone, send our level (always,
+   * speaking or not: a fixed rate and size); then speaking = members whose latest level says so.
+   */
+  #levelTick(): void {
+    const room = this.#room;
+    const e2ee = this.#e2ee;
+    if (!room || !e2ee || !this.#state?.hardened) return;
+    const now = Date.now();
+    const pub = micPublication(room.localParticipant);
+    const track = pub?.track?.mediaStreamTrack;
+    if (this.#meter && this.#meter.track !== track) {
+      this.#meter.close();
+      this.#meter = null;
+    }
+    if (pub && track) {
+      this.#meter ??= new MicLevelMeter(track);
+      const reading = this.#detector.feed(this.#meter.read(), now, pub.isMuted);
+      void e2ee.sendLevel(reading);
+      this.#levels.set(this.handle, { speaking: reading.speaking, at: now });
+    }
+    const speaking: string[] = [];
+    for (const [handle, l] of this.#levels) {
+      if (now - l.at > LEVEL_STALE_MS) this.#levels.delete(handle);
+      else if (l.speaking) speaking.push(handle);
+    }
+    this.#speakingHandles = speaking;
+    this.#recomputeUsers();
+  }
+
   /** A data packet to `to` (empty: everyone), e.g. key messages and speaker signatures. */
-  #publishData(payload: Uint8Array, to: string[], topic: string): void {
+  #publishData(payload: Uint8Array, to: string[], topic: string, lossy = false): void {
     const room = this.#room;
     if (!room || room.state !== ConnectionState.Connected) return;
     room.localParticipant
       .publishData(Uint8Array.from(payload), {
-        reliable: true,
+        reliable: !lossy,
         topic,
         ...(to.length ? { destinationIdentities: to } : {}),
       })

@@ -50,8 +50,19 @@ interface Anchor {
   latest: number;
 }
 
+export interface FrameCryptoOptions {
+  /**
+   * Another use of the same keys (e.g. `sotto level v1` for the encrypted speaking levels of
+   * hardened rooms): each step's base key is first expanded with HKDF-SHA256 under this label,
+   * so the KIDs stay the same but keys and counters never collide with the audio's. Applied
+   * after the ratchet, so a member anchored at a later step derives the same keys.
+   */
+  domain?: string;
+}
+
 export class FrameCrypto {
   readonly #ctx = new SFrameContext();
+  readonly #domain: Uint8Array | null;
   readonly #anchors = new Map<number, Anchor>();
   /** Derived base keys by `${generation}:${step}`. */
   readonly #derived = new Map<string, Promise<Uint8Array>>();
@@ -62,6 +73,10 @@ export class FrameCrypto {
   /** Called (at most once a second per generation) when frames arrive for a generation we lack. */
   onMissingKey: ((generation: number) => void) | null = null;
   readonly #missingAt = new Map<number, number>();
+
+  constructor(options: FrameCryptoOptions = {}) {
+    this.#domain = options.domain ? new TextEncoder().encode(options.domain) : null;
+  }
 
   /** Installs a generation's base key at `step` (keeps an older anchor for the same generation). */
   setBaseKey(generation: number, step: number, key: Uint8Array): void {
@@ -91,7 +106,7 @@ export class FrameCrypto {
     this.#sendReady = (async () => {
       const base = await this.#base(key.generation, key.step);
       if (!base) return;
-      if (!this.#ctx.hasEncryptionKey(kid)) await this.#ctx.addEncryptionKey(kid, base);
+      if (!this.#ctx.hasEncryptionKey(kid)) await this.#ctx.addEncryptionKey(kid, await this.#inDomain(base));
       if (seq === this.#sendSeq) this.#send = { ...key, kid };
     })();
     return this.#sendReady;
@@ -155,6 +170,20 @@ export class FrameCrypto {
     return p;
   }
 
+  /** The step's base key for this instance's use of it (see FrameCryptoOptions.domain). */
+  async #inDomain(base: Uint8Array): Promise<Uint8Array> {
+    if (!this.#domain) return base;
+    const subtle = globalThis.crypto.subtle;
+    const ikm = await subtle.importKey('raw', base as BufferSource, 'HKDF', false, ['deriveBits']);
+    const info = this.#domain as BufferSource;
+    const bits = await subtle.deriveBits(
+      { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info },
+      ikm,
+      256,
+    );
+    return new Uint8Array(bits);
+  }
+
   /** The whole frame, SFrame-encrypted; null when there is no send key (the frame is dropped). */
   async encrypt(frame: Uint8Array): Promise<Uint8Array | null> {
     await this.#sendReady;
@@ -209,7 +238,7 @@ export class FrameCrypto {
       return null;
     }
     if (step > anchor.latest) anchor.latest = step;
-    if (!this.#ctx.hasDecryptionKey(kid)) await this.#ctx.addDecryptionKey(kid, base);
+    if (!this.#ctx.hasDecryptionKey(kid)) await this.#ctx.addDecryptionKey(kid, await this.#inDomain(base));
     const out = await this.#ctx.decrypt(frame);
     this.stats.decrypted++;
     return out.plaintext;

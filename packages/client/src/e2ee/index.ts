@@ -7,10 +7,11 @@
 import type { RoomState } from '@sotto/app/api';
 import type { TofuVerdict } from '@sotto/e2ee';
 import type { SottoApi } from '../api.ts';
-import { toB64u } from './b64.ts';
+import { fromB64u, toB64u } from './b64.ts';
 import type { FrameCryptoStats } from './frame-crypto.ts';
 import { loadOrCreateDevice, type PublishedDevice } from './identity.ts';
 import { E2EE_TOPIC, type EpochInfo, KeyManager, SPEAKER_SIG_TOPIC } from './keys.ts';
+import { LEVEL_TOPIC, LevelChannel, type LevelReading, type LevelStats } from './levels.ts';
 import type { FromWorker, SpeakerGateStats, ToWorker } from './messages.ts';
 import { deviceIdentity, tofuStore } from './verify.ts';
 
@@ -25,6 +26,14 @@ export {
   SPEAKER_SIG_TOPIC,
   type StageRosters,
 } from './keys.ts';
+export {
+  LEVEL_INTERVAL_MS,
+  LEVEL_STALE_MS,
+  LEVEL_TOPIC,
+  LevelChannel,
+  type LevelReading,
+  type LevelStats,
+} from './levels.ts';
 export { type ContactDevice, contactDevices, trustContactDevice } from './verify.ts';
 
 export interface E2eeOptions {
@@ -60,6 +69,8 @@ export interface E2eeOptions {
 export interface E2eeStats extends FrameCryptoStats {
   /** Speaker authenticity on the receive path: frames verified / muted, forgeries, bad signatures. */
   speakers: SpeakerGateStats;
+  /** Encrypted speaking levels (hardened rooms): sent, received, rejected by reason. */
+  levels: LevelStats;
   generation: number | null;
   isKeyHolder: boolean;
   /** In the stage's MLS group (moderators and speakers, once their Welcome arrived). */
@@ -75,8 +86,8 @@ export interface E2eeStats extends FrameCryptoStats {
 
 /** The subset of livekit-client's Room this needs (kept structural, so room.ts owns livekit-client). */
 export interface E2eeTransport {
-  /** `to` empty: everyone in the room. */
-  publish(payload: Uint8Array, to: string[], topic: string): void;
+  /** `to` empty: everyone in the room; `lossy`: the unreliable channel (a loss does no harm). */
+  publish(payload: Uint8Array, to: string[], topic: string, lossy?: boolean): void;
 }
 
 /**
@@ -116,6 +127,10 @@ export class RoomE2ee {
   #device: PublishedDevice | null = null;
   #worker: Worker | null = null;
   #keys: KeyManager | null = null;
+  #levels: LevelChannel | null = null;
+  #transport: E2eeTransport | null = null;
+  /** Signing keys of the devices stage members announced, by media handle (for levels). */
+  #stageDeviceKeys = new Map<string, Uint8Array>();
   #statsId = 0;
   readonly #statsWaiters = new Map<number, (s: E2eeStats) => void>();
   readonly #forgeWaiters = new Map<number, (frames: Uint8Array[] | null) => void>();
@@ -149,7 +164,13 @@ export class RoomE2ee {
       name: 'sotto-e2ee',
     });
     this.#worker = worker;
+    this.#transport = transport;
     const post = (m: ToWorker) => worker.postMessage(m);
+    const levels = new LevelChannel(
+      () => this.#keys?.rosters ?? new Map(),
+      (h) => this.#stageDeviceKeys.get(h),
+    );
+    this.#levels = levels;
     worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const m = ev.data;
       if (m.t === 'missing') this.#keys?.missingKey(m.generation);
@@ -167,6 +188,7 @@ export class RoomE2ee {
         this.#statsWaiters.get(m.id)?.({
           ...m.stats,
           speakers: m.speakers,
+          levels: structuredClone(levels.stats),
           firstDecryptAt: m.firstDecryptAt,
           generation: keys?.generation ?? null,
           isKeyHolder: keys?.isHolder ?? false,
@@ -196,13 +218,24 @@ export class RoomE2ee {
         post({ t: 'roster', generation: e.generation, entries: [...e.roster] });
         this.onEpoch?.(e);
       },
+      // the frame worker's keys, and the same keys (expanded for their own use) for levels
       sink: {
-        setBaseKey: (generation, step, key) =>
-          post({ t: 'base', generation, step, key: Uint8Array.from(key) }),
-        setSendKey: (key) => post({ t: 'send', key }),
-        clearSendKey: () => post({ t: 'nosend' }),
-        forgetBefore: (generation, step) =>
-          post({ t: 'forget', generation, ...(step === undefined ? {} : { step }) }),
+        setBaseKey: (generation, step, key) => {
+          post({ t: 'base', generation, step, key: Uint8Array.from(key) });
+          levels.setBaseKey(generation, step, key);
+        },
+        setSendKey: (key) => {
+          post({ t: 'send', key });
+          levels.setSendKey(key);
+        },
+        clearSendKey: () => {
+          post({ t: 'nosend' });
+          levels.clearSendKey();
+        },
+        forgetBefore: (generation, step) => {
+          post({ t: 'forget', generation, ...(step === undefined ? {} : { step }) });
+          levels.forgetBefore(generation, step);
+        },
       },
       ...(this.#options.leaveBatchMs === undefined ? {} : { leaveBatchMs: this.#options.leaveBatchMs }),
       ...(this.#options.refreshMs === undefined ? {} : { refreshMs: this.#options.refreshMs }),
@@ -217,8 +250,25 @@ export class RoomE2ee {
   }
 
   updateState(state: RoomState): void {
+    this.#stageDeviceKeys = new Map(
+      state.stage.flatMap((m) =>
+        m.device ? [[m.handle, fromB64u(m.device.signingPublicKey)] as const] : [],
+      ),
+    );
     this.#keys?.updateState(state);
   }
+
+  /**
+   * Hardened rooms: sends our microphone level, encrypted (see levels.ts); nothing without a
+   * send key. Call it at a fixed rate (LEVEL_INTERVAL_MS) whether or not we speak.
+   */
+  async sendLevel(reading: LevelReading): Promise<void> {
+    const sealed = await this.#levels?.seal(reading);
+    if (sealed) this.#transport?.publish(sealed, [], LEVEL_TOPIC, true);
+  }
+
+  /** A stage member's level (hardened rooms), from an authenticated level message. */
+  onLevel: ((handle: string, reading: LevelReading) => void) | null = null;
 
   /** Called with each new epoch (security code for stage members). */
   onEpoch: ((e: EpochInfo) => void) | null = null;
@@ -286,6 +336,13 @@ export class RoomE2ee {
   }
 
   receive(payload: Uint8Array, fromHandle: string | undefined, topic: string | undefined): void {
+    if (topic === LEVEL_TOPIC) {
+      const levels = this.#levels;
+      void levels?.open(payload, fromHandle).then((r) => {
+        if (r && fromHandle && this.#levels === levels) this.onLevel?.(fromHandle, r);
+      });
+      return;
+    }
     if (topic === SPEAKER_SIG_TOPIC) {
       this.#worker?.postMessage({ t: 'sig', message: Uint8Array.from(payload) } satisfies ToWorker);
       return;
@@ -339,6 +396,9 @@ export class RoomE2ee {
   close(): void {
     this.#keys?.close();
     this.#keys = null;
+    this.#levels?.clear();
+    this.#levels = null;
+    this.#transport = null;
     if (this.#options.retainKeysForTest) return; // test-only: a member that keeps its keys
     this.#worker?.postMessage({ t: 'clear' } satisfies ToWorker);
     this.#worker?.terminate();

@@ -1,0 +1,66 @@
+/**
+ * The local microphone's level, for speaking indicators in hardened rooms (where the media node
+ * sees no audio level). `SpeakingDetector` is the pure part (tested in Node); `MicLevelMeter`
+ * reads the RMS of the microphone track through a WebAudio AnalyserNode.
+ */
+
+/** At or above this RMS level (dBFS) the microphone counts as speaking. */
+export const SPEAKING_DBFS = -45;
+/** Below this the level reads 0 (the range -60 … 0 dBFS maps to 0 … 1). */
+const FLOOR_DBFS = -60;
+/** Speaking stays on this long after the level drops (the gaps between words). */
+const HANGOVER_MS = 250;
+
+export class SpeakingDetector {
+  #lastLoudAt = Number.NEGATIVE_INFINITY;
+
+  /** One reading (RMS in dBFS, -Infinity for digital silence) → the level to send and whether we speak. */
+  feed(dbfs: number, now: number, muted = false): { level: number; speaking: boolean } {
+    if (muted || !Number.isFinite(dbfs)) return { level: 0, speaking: muted ? false : this.#hangover(now) };
+    if (dbfs >= SPEAKING_DBFS) this.#lastLoudAt = now;
+    const level = Math.min(1, Math.max(0, (dbfs - FLOOR_DBFS) / -FLOOR_DBFS));
+    return { level, speaking: this.#hangover(now) };
+  }
+
+  #hangover(now: number): boolean {
+    return now - this.#lastLoudAt <= HANGOVER_MS;
+  }
+}
+
+/** RMS of samples in dBFS (-Infinity for silence). */
+export function rmsDbfs(samples: Float32Array): number {
+  let sum = 0;
+  for (const s of samples) sum += s * s;
+  return samples.length ? 10 * Math.log10(sum / samples.length) : Number.NEGATIVE_INFINITY;
+}
+
+/** Browser only: reads the level of a microphone track (a clone, so muting the original is seen as silence). */
+export class MicLevelMeter {
+  readonly #ctx: AudioContext;
+  readonly #source: MediaStreamAudioSourceNode;
+  readonly #analyser: AnalyserNode;
+  readonly #buf: Float32Array<ArrayBuffer>;
+  readonly track: MediaStreamTrack;
+
+  constructor(track: MediaStreamTrack) {
+    this.track = track;
+    this.#ctx = new AudioContext();
+    this.#source = this.#ctx.createMediaStreamSource(new MediaStream([track]));
+    this.#analyser = this.#ctx.createAnalyser();
+    this.#analyser.fftSize = 2048; // ~43 ms at 48 kHz
+    this.#buf = new Float32Array(this.#analyser.fftSize);
+    this.#source.connect(this.#analyser);
+    void this.#ctx.resume().catch(() => undefined);
+  }
+
+  /** The current RMS level in dBFS. */
+  read(): number {
+    this.#analyser.getFloatTimeDomainData(this.#buf);
+    return rmsDbfs(this.#buf);
+  }
+
+  close(): void {
+    this.#source.disconnect();
+    void this.#ctx.close().catch(() => undefined);
+  }
+}
