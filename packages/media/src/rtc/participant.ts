@@ -357,7 +357,16 @@ export class Participant {
         value: new MediaSectionsRequirement({ numAudios: missing }),
       });
     } else {
-      this.offerSubscriber(missing);
+      this.offerSubscriberSafely(missing);
+    }
+  }
+
+  /** offerSubscriber from a timer or setImmediate: a refusal (a closing connection) is logged, not thrown. */
+  private offerSubscriberSafely(newSections: number): void {
+    try {
+      this.offerSubscriber(newSections);
+    } catch (err) {
+      log.warn('subscriber offer not made', { pa: this.sid, err: String(err) });
     }
   }
 
@@ -615,7 +624,7 @@ export class Participant {
     if (this.subStarted || this.closed) return;
     this.subStarted = true;
     clearTimeout(this.subStartTimer);
-    this.offerSubscriber(0);
+    this.offerSubscriberSafely(0);
     // subscriptions that waited for it go out once the client answers (handleAnswer → negotiate)
   }
 }

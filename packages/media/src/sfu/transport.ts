@@ -91,8 +91,12 @@ export class PeerTransport {
 
   /** Answerer: applies the remote offer and returns our (rewritten) answer. */
   answer(offer: string, plan: (mid: string) => SectionPlan): string {
+    this.assertOpen();
     remote(() => this.pc.setRemoteDescription(this.reachableOnly(this.keepIceSession(offer)), 'offer'));
     this.flushCandidates();
+    // A closing connection takes the offer without a word and stays stable; an answer then would
+    // throw inside libdatachannel, which node-datachannel does not catch: the process would abort.
+    this.assertSignaling('have-remote-offer');
     this.pc.setLocalDescription('answer');
     return this.rewrite(plan, true);
   }
@@ -110,11 +114,14 @@ export class PeerTransport {
 
   /** Offerer: builds an offer covering every section and channel added so far. */
   offer(plan: (mid: string) => SectionPlan): string {
+    this.assertOpen();
+    this.assertSignaling('stable'); // (see answer: anything else could abort the process)
     this.pc.setLocalDescription('offer');
     return this.rewrite(plan, true);
   }
 
   applyAnswer(answer: string): void {
+    this.assertOpen();
     remote(() => this.pc.setRemoteDescription(this.reachableOnly(answer), 'answer'));
     this.flushCandidates();
   }
@@ -167,6 +174,16 @@ export class PeerTransport {
     const label = dc.getLabel();
     this.channels.set(label, dc);
     this.onChannel?.(label, dc);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SdpError('the peer connection is closed');
+  }
+
+  private assertSignaling(expected: 'stable' | 'have-remote-offer'): void {
+    const state = this.pc.signalingState();
+    if (state !== expected)
+      throw new SdpError(`the peer connection is ${state}, not ${expected} (closed or closing?)`);
   }
 
   private rewrite(plan: (mid: string) => SectionPlan, nack: boolean): string {
