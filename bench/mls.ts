@@ -63,6 +63,9 @@ interface Row {
   epochKeysMs: number;
 }
 
+/** The room every bench stage's credentials are bound to. */
+const BENCH_ROOM = 'bench-room';
+
 async function benchSize(n: number): Promise<Row> {
   const dir = new MemoryKeyDirectory();
   const mk = async (u: string): Promise<DeviceIdentityKeys> => {
@@ -73,15 +76,15 @@ async function benchSize(n: number): Promise<Row> {
   const t0 = performance.now();
   const modKeys = await mk('mod');
   const mod = await StageMember.create(
-    { keys: modKeys, directory: dir },
+    { keys: modKeys, directory: dir, room: BENCH_ROOM },
     new TextEncoder().encode(`bench-${n}`),
   );
   const speakers = await Promise.all(Array.from({ length: n - 1 }, (_, i) => mk(`s${i}`)));
-  const pendings = await Promise.all(speakers.map((k) => createStageKeyPackage(k)));
+  const pendings = await Promise.all(speakers.map((k) => createStageKeyPackage(k, BENCH_ROOM)));
   const built = await mod.add(pendings.map((p) => p.message));
   // one receiver follows along (joining all n-1 would only cost build time)
   const receiver = await StageMember.join(
-    { keys: speakers[0]!, directory: dir },
+    { keys: speakers[0]!, directory: dir, room: BENCH_ROOM },
     built.welcome!,
     pendings[0]!,
   );
@@ -103,14 +106,14 @@ async function benchSize(n: number): Promise<Row> {
   };
   for (let r = 0; r < runs; r++) {
     const newcomer = await mk(`new${r}`);
-    const kp = await createStageKeyPackage(newcomer);
+    const kp = await createStageKeyPackage(newcomer, BENCH_ROOM);
     const [add, addMs] = await timed(() => mod.add([kp.message]));
     acc.addCommitMs.push(addMs);
     acc.addCommitBytes.push(add.commit.length);
     acc.welcomeBytes.push(add.welcome!.length);
     acc.addProcessMs.push((await timed(() => receiver.processMessage(add.commit)))[1]);
     const [joined, joinMs] = await timed(() =>
-      StageMember.join({ keys: newcomer, directory: dir }, add.welcome!, kp),
+      StageMember.join({ keys: newcomer, directory: dir, room: BENCH_ROOM }, add.welcome!, kp),
     );
     acc.joinMs.push(joinMs);
 

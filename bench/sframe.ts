@@ -150,8 +150,8 @@ async function benchWraps() {
   // warm-up
   for (let i = 0; i < 20; i++) await wrapKey(listeners[i]!, key, rotationCtx);
 
-  // (a) direct HPKE per listener, one at a time (the pure-JS X25519 runs on the main thread, so
-  // keeping several in flight does not lower CPU; measured: same within noise)
+  // (a) direct HPKE per listener, one at a time (WebCrypto X25519 since device keys became
+  // non-extractable CryptoKeys; it was pure-JS X25519 on the main thread before)
   const direct: Record<number, { seq: Sample; bytes: number }> = {};
   for (const n of LISTENER_COUNTS) {
     let bytes = 0;
@@ -162,7 +162,7 @@ async function benchWraps() {
     direct[n] = { seq, bytes };
   }
 
-  // same seal with @hpke/core's native (WebCrypto X25519) KEM, for comparison (not used by src/)
+  // the same seal with a freshly built @hpke/core suite (what src/ now uses), as a cross-check
   const native = new CipherSuite({ kem: new NativeX25519(), kdf: new HkdfSha256(), aead: new Aes128Gcm() });
   const nativeKeys: CryptoKey[] = [];
   for (let i = 0; i < 200; i++) nativeKeys.push((await native.kem.generateKeyPair()).publicKey);
@@ -221,7 +221,7 @@ console.log(
 );
 
 const wraps = await benchWraps();
-console.log('\nKey wrap of one 32-byte key (X25519 HPKE via @hpke/dhkem-x25519; AES-128-GCM)');
+console.log('\nKey wrap of one 32-byte key (X25519 HPKE via @hpke/core on WebCrypto X25519; AES-128-GCM)');
 for (const n of LISTENER_COUNTS) {
   const d = wraps.direct[n]!;
   const k = wraps.kek[n]!;
@@ -241,7 +241,7 @@ console.log(
     `${wraps.kekSetupBytesEach} B each`,
 );
 console.log(
-  `  for comparison, @hpke/core native WebCrypto X25519 seal: ${fmt(wraps.nativeSealCpuMsEach, 2)} ms CPU each`,
+  `  cross-check, a separate @hpke/core WebCrypto X25519 suite: ${fmt(wraps.nativeSealCpuMsEach, 2)} ms CPU each seal`,
 );
 console.log(`\ntotal ${fmt((performance.now() - started) / 1000)} s`);
 console.log(JSON.stringify({ runs: RUNS, sframe, wraps }));

@@ -4,20 +4,23 @@
 // a newcomer cannot decrypt what was said before it joined; a removed listener cannot decrypt
 // after the removal rekey; a KeyPackage the key directory does not back is not added; when the
 // key holder leaves, the next stage member takes over; key messages from a non-stage member or with
-// a bad signature are ignored.
+// a bad signature are ignored. Devices hold non-extractable keys only (as a browser's do); the
+// stage roster handed to listeners lists the device keys (what speaker signatures verify against),
+// not the ephemeral MLS leaf keys.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Member, RoomState } from '@sotto/app/api';
-import { exportPublicKey, generateWrapKeyPair } from '@sotto/e2ee';
-import { toB64u } from './b64.ts';
+import { createStageKeyPackage, exportPublicKey, generateWrapKeyPair } from '@sotto/e2ee';
+import { fromB64u, toB64u } from './b64.ts';
 import { FrameCrypto } from './frame-crypto.ts';
-import { KeyManager } from './keys.ts';
+import { KeyManager, type LocalDevice } from './keys.ts';
 
 interface Peer {
   handle: string;
   member: Member;
   keys: KeyManager;
   frames: FrameCrypto;
+  logs: string[];
 }
 
 const opus = (n: number) => Uint8Array.from({ length: 80 }, (_, i) => (i * 13 + n) & 0xff);
@@ -58,14 +61,12 @@ function room() {
   async function join(
     handle: string,
     role: Member['role'],
-    o: { wrongMlsKey?: boolean } = {},
+    o: { foreignBinding?: boolean } = {},
   ): Promise<Peer> {
-    const ed = async () =>
-      (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
-    const sign = await ed();
-    // test: an MLS signature key that is not the one the directory lists for this device
-    const mlsKey = o.wrongMlsKey ? await ed() : sign;
-    const signingPkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', mlsKey.privateKey));
+    const sign = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, [
+      'sign',
+      'verify',
+    ])) as CryptoKeyPair;
     const hpke = await generateWrapKeyPair();
     const signingPublicKey = new Uint8Array(await crypto.subtle.exportKey('raw', sign.publicKey));
     const member: Member = {
@@ -82,27 +83,33 @@ function room() {
       },
     };
     const frames = new FrameCrypto();
+    const device: LocalDevice = {
+      userId: member.user.id,
+      deviceId: member.device?.id ?? '',
+      signingKey: sign.privateKey,
+      signingPublicKey,
+      hpke,
+      hpkePublicKey: await exportPublicKey(hpke.publicKey),
+    };
+    const deliver = (payload: Uint8Array, to: string[]) => {
+      for (const h of to) setTimeout(() => peers.get(h)?.keys.receive(payload, handle), 1);
+    };
+    const logs: string[] = [];
     const keys = new KeyManager({
       roomId: 'room1',
       handle,
-      device: {
-        userId: member.user.id,
-        deviceId: member.device?.id ?? '',
-        signingKey: sign.privateKey,
-        signingPublicKey,
-        signingPkcs8,
-        hpke,
-        hpkePublicKey: await exportPublicKey(hpke.publicKey),
-      },
+      device,
+      log: (m) => logs.push(m),
       sink: frames,
       send: (payload, to) => {
-        for (const h of to) setTimeout(() => peers.get(h)?.keys.receive(payload, handle), 1);
+        if (o.foreignBinding) void swapKeyPackage(payload, device).then((p) => deliver(p, to));
+        else deliver(payload, to);
       },
       leaveBatchMs: 60_000,
       graceMs: 60_000,
       wantRetryMs: 200,
     });
-    const peer = { handle, member, keys, frames };
+    const peer = { handle, member, keys, frames, logs };
     peers.set(handle, peer);
     members.push(member);
     publish();
@@ -178,6 +185,42 @@ test('join ratchets forward, removal rekeys; only stage members hand out keys', 
   for (const p of r.peers.values()) p.keys.close();
 });
 
+const SIG_LABEL = new TextEncoder().encode('sotto/e2ee/v1/key-message\0');
+
+/**
+ * Test: replaces the KeyPackage in a `want` by one whose credential names `device` (and its
+ * published key) but whose leaf binding another Ed25519 key signed, and re-signs the message with
+ * the real device key (so the message itself is genuine).
+ */
+async function swapKeyPackage(payload: Uint8Array, device: LocalDevice): Promise<Uint8Array> {
+  const env = JSON.parse(new TextDecoder().decode(payload)) as { b: string; s: string };
+  const body = JSON.parse(env.b) as { t: string; kp?: string };
+  if (body.t !== 'want' || !body.kp) return payload;
+  const other = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
+  const forged = await createStageKeyPackage(
+    {
+      identity: {
+        userId: device.userId,
+        deviceId: device.deviceId,
+        signingPublicKey: device.signingPublicKey,
+        hpkePublicKey: device.hpkePublicKey,
+      },
+      signingKey: other.privateKey,
+    },
+    'room1',
+  );
+  const text = JSON.stringify({ ...body, kp: toB64u(forged.message) });
+  const bytes = new TextEncoder().encode(text);
+  const signed = new Uint8Array(SIG_LABEL.length + bytes.length);
+  signed.set(SIG_LABEL);
+  signed.set(bytes, SIG_LABEL.length);
+  const sig = new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, device.signingKey, signed));
+  return new TextEncoder().encode(JSON.stringify({ b: text, s: toB64u(sig) }));
+}
+
 /** `from`'s next frame decrypts at `to`. */
 async function hears(from: Peer, to: Peer): Promise<boolean> {
   const f = await from.frames.encrypt(opus(100));
@@ -206,14 +249,28 @@ test('the stage is an MLS group: Welcome/commit by the key holder, per-leaf KIDs
   const gen = sam.keys.generation ?? 0;
   const roster = ann.keys.rosters.get(gen);
   assert.equal(roster?.size, 2, 'listeners get the stage roster (leaf → signing key)');
+  // ... of device keys (speakers sign with those), not the ephemeral MLS leaf keys
+  const published = [mod, sam].map((p) => p.member.device?.signingPublicKey).sort();
+  assert.deepEqual([...(roster?.values() ?? [])].map((k) => toB64u(k)).sort(), published);
+  assert.deepEqual(
+    [...(mod.keys.rosters.get(gen)?.values() ?? [])].map((k) => toB64u(k)).sort(),
+    published,
+    'the same roster on the stage',
+  );
+  assert.equal(fromB64u(published[0] ?? '').length, 32);
 
-  // a speaker whose KeyPackage is signed with a key the directory does not list is not added
-  const mallory = await r.join('h_mal', 'speaker', { wrongMlsKey: true });
+  // a speaker whose KeyPackage's leaf binding is signed by a key the directory does not list for
+  // its device is not added
+  const mallory = await r.join('h_mal', 'speaker', { foreignBinding: true });
   await until(() => mallory.keys.generation !== null); // listens (a key wrap), never sends
   await new Promise((res) => setTimeout(res, 600));
   assert.equal(mallory.keys.inStageGroup, false);
   assert.equal(await mallory.frames.encrypt(opus(1)), null, 'no send key outside the group');
   assert.equal(mod.keys.generation, gen, 'the refused add left the epoch alone');
+  assert.ok(
+    mod.logs.some((l) => l.includes('stage commit refused') && l.includes('bad_binding')),
+    'refused for its binding',
+  );
   r.leave(mallory);
 
   // Sam goes back to the audience: the holder removes its leaf; Sam cannot read the new epoch

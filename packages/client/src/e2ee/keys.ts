@@ -10,7 +10,9 @@
  *    it on stage, and removes members RoomState no longer lists on stage, in one commit. The
  *    commit goes to the other members, the Welcome to the newcomer, as data packets.
  *  - Every member validates every leaf against the key directory (the device keys RoomState lists
- *    per member; never accept-anything) and accepts handshakes only from the current key holder
+ *    per member; never accept-anything): a leaf's MLS signature key is ephemeral (made per stage
+ *    membership, memory only) and its credential carries a binding to the device and this room
+ *    signed by the device key. Members accept handshakes only from the current key holder
  *    adding devices that RoomState lists on stage (`StagePolicy`).
  *  - Each epoch is an SFrame generation: `generation = base + epoch`, where `base` (u64, the first
  *    8 bytes of the group id) is chosen above every generation seen when the group is created, so
@@ -74,11 +76,10 @@ export interface FrameKeySink {
 export interface LocalDevice {
   userId: string;
   deviceId: string;
+  /** Ed25519 device key (non-extractable): signs key messages, speaker signatures, MLS leaf bindings. */
   signingKey: CryptoKey;
   signingPublicKey: Uint8Array;
-  /** The same Ed25519 private key as PKCS#8 bytes: the MLS library signs with bytes. */
-  signingPkcs8: Uint8Array;
-  /** X25519 key pair for opening key wraps. */
+  /** X25519 key pair for opening key wraps (WebCrypto; private key non-extractable). */
   hpke: WrapKeyPair;
   hpkePublicKey: Uint8Array;
 }
@@ -335,7 +336,6 @@ export class KeyManager {
         hpkePublicKey: d.hpkePublicKey,
       },
       signingKey: d.signingKey,
-      signingPrivateKeyPkcs8: d.signingPkcs8,
       hpke: d.hpke,
     };
   }
@@ -350,7 +350,12 @@ export class KeyManager {
   };
 
   #stageOptions() {
-    return { keys: this.#identityKeys(), directory: this.#directory(), policy: this.#policy };
+    return {
+      keys: this.#identityKeys(),
+      directory: this.#directory(),
+      room: this.#o.roomId,
+      policy: this.#policy,
+    };
   }
 
   #hasSendableKey(): boolean {
@@ -580,7 +585,7 @@ export class KeyManager {
       let kp: string | undefined;
       if (me && me.role !== 'listener' && !this.#stage?.active) {
         if (!this.#pendingJoin) {
-          const pending = await createStageKeyPackage(this.#identityKeys());
+          const pending = await createStageKeyPackage(this.#identityKeys(), this.#o.roomId);
           this.#pendingJoin = { pending, b64: toB64u(pending.message) };
         }
         kp = this.#pendingJoin.b64;

@@ -22,10 +22,11 @@ async function setup() {
     generateDeviceIdentity('listener', 'd1'),
   ]);
   for (const k of [modKeys, spkKeys, listenerKeys]) dir.publish(k.identity);
-  const mod = await StageMember.create({ keys: modKeys, directory: dir }, ROOM);
-  const kp = await createStageKeyPackage(spkKeys);
+  // MLS leaf keys are ephemeral; the roster maps each leaf to its *device* key, which signs
+  const mod = await StageMember.create({ keys: modKeys, directory: dir, room: 'room-1' }, ROOM);
+  const kp = await createStageKeyPackage(spkKeys, 'room-1');
   const out = await mod.add([kp.message]);
-  const spk = await StageMember.join({ keys: spkKeys, directory: dir }, out.welcome!, kp);
+  const spk = await StageMember.join({ keys: spkKeys, directory: dir, room: 'room-1' }, out.welcome!, kp);
   const spkCtx = new SFrameContext();
   const modCtx = new SFrameContext();
   const kid = await spk.installSFrameKeys(spkCtx);

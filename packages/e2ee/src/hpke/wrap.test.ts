@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Aes128Gcm, CipherSuite, HkdfSha256 } from '@hpke/core';
+import { DhkemX25519HkdfSha256 as PureJsX25519 } from '@hpke/dhkem-x25519';
 import { concatBytes } from '../sframe/bytes.ts';
 import { createListenerKek, KEK_BYTES, kekUnwrap, kekWrap, kekWrapMany, openListenerKek } from './kek.ts';
 import {
@@ -18,6 +20,8 @@ import {
   WRAP_TAG_BYTES,
   wrapInfo,
   wrapKey,
+  wrapKeyPairMatches,
+  x25519PublicKeyOf,
 } from './wrap.ts';
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
@@ -104,8 +108,8 @@ describe('HPKE key wrap', () => {
     await assert.rejects(unwrapKey(listener, wrapped.subarray(0, 48), 'ctx'), isWrapError('bad_input'));
   });
 
-  test('raw public/private key export and import', async () => {
-    const listener = await generateWrapKeyPair();
+  test('raw public/private key export and import (an extractable pair, as for a key file)', async () => {
+    const listener = await generateWrapKeyPair({ extractable: true });
     const rawPub = await exportPublicKey(listener.publicKey);
     const rawPriv = await exportPrivateKey(listener.privateKey);
     assert.equal(rawPub.length, 32);
@@ -113,9 +117,61 @@ describe('HPKE key wrap', () => {
     const wrapped = await wrapKey(rawPub, KEY, 'ctx'); // wrap straight to raw bytes
     const wrapped2 = await wrapKey(await importPublicKey(rawPub), KEY, 'ctx');
     const priv = await importPrivateKey(rawPriv);
+    assert.equal(priv.extractable, false, 'imported non-extractable by default');
     assert.deepEqual(await unwrapKey(priv, wrapped, 'ctx'), KEY);
     assert.deepEqual(await unwrapKey(priv, wrapped2, 'ctx'), KEY);
+    assert.deepEqual(await x25519PublicKeyOf(priv), rawPub);
+    assert.equal(await wrapKeyPairMatches({ privateKey: priv, publicKey: listener.publicKey }), true);
+    const other = await generateWrapKeyPair();
+    assert.equal(await wrapKeyPairMatches({ privateKey: priv, publicKey: other.publicKey }), false);
     await assert.rejects(importPublicKey(new Uint8Array(31)), isWrapError('bad_key'));
+    await assert.rejects(importPrivateKey(new Uint8Array(31)), isWrapError('bad_key'));
+  });
+
+  test('a device key pair is non-extractable WebCrypto X25519, and opens wraps as a pair or alone', async () => {
+    const listener = await generateWrapKeyPair();
+    assert.ok(listener.privateKey instanceof CryptoKey);
+    assert.equal(listener.privateKey.algorithm.name, 'X25519');
+    assert.equal(listener.privateKey.extractable, false);
+    assert.deepEqual(listener.privateKey.usages, ['deriveBits']);
+    for (const format of ['pkcs8', 'jwk', 'raw'] as const) {
+      await assert.rejects(crypto.subtle.exportKey(format, listener.privateKey), `${format} export refused`);
+    }
+    await assert.rejects(exportPrivateKey(listener.privateKey), isWrapError('bad_key'));
+    const wrapped = await wrapKey(await exportPublicKey(listener.publicKey), KEY, ctx('room-a', 1));
+    assert.deepEqual(await unwrapKey(listener, wrapped, ctx('room-a', 1)), KEY);
+    // a bare private key: the KEM recomputes the public key (deriveBits), no export needed
+    assert.deepEqual(await unwrapKey(listener.privateKey, wrapped, ctx('room-a', 1)), KEY);
+    // it survives structured clone (how IndexedDB stores it) and still works
+    const cloned = structuredClone(listener);
+    assert.equal(cloned.privateKey.extractable, false);
+    assert.deepEqual(await unwrapKey(cloned, wrapped, ctx('room-a', 1)), KEY);
+  });
+
+  test('same wire format as the pure-JS @hpke/dhkem-x25519 KEM (interoperates both ways)', async () => {
+    const pureJs = new CipherSuite({ kem: new PureJsX25519(), kdf: new HkdfSha256(), aead: new Aes128Gcm() });
+    const context = ctx('room-a', 3);
+    // pure-JS sender → our non-extractable WebCrypto key
+    const listener = await generateWrapKeyPair();
+    const pub = await pureJs.kem.deserializePublicKey(await exportPublicKey(listener.publicKey));
+    const { enc, ct } = await pureJs.seal({ recipientPublicKey: pub, info: wrapInfo(context) }, KEY, context);
+    assert.deepEqual(
+      await unwrapKey(listener, concatBytes(new Uint8Array(enc), new Uint8Array(ct)), context),
+      KEY,
+    );
+    // our wrap → a pure-JS recipient
+    const old = await pureJs.kem.generateKeyPair();
+    const wrapped = await wrapKey(
+      new Uint8Array(await pureJs.kem.serializePublicKey(old.publicKey)),
+      KEY,
+      context,
+    );
+    const opened = await pureJs.open(
+      { recipientKey: old, enc: wrapped.slice(0, WRAP_ENC_BYTES), info: wrapInfo(context) },
+      wrapped.slice(WRAP_ENC_BYTES),
+      context,
+    );
+    assert.deepEqual(new Uint8Array(opened), KEY);
   });
 
   test('deterministic key pairs from a seed', async () => {

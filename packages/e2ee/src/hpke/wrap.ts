@@ -11,13 +11,20 @@
  *
  * Wire format of a wrap: enc (32 bytes) || ciphertext (plaintext length + 16-byte tag).
  *
+ * Keys are WebCrypto X25519 CryptoKeys (`@hpke/core`'s own DHKEM(X25519), which does the DH
+ * with `deriveBits`): a device's private key is generated or imported *non-extractable*
+ * (usage `deriveBits` only), so it can live in IndexedDB without any script on the origin being
+ * able to read it. Opening with a non-extractable key works because the KEM gets the key pair
+ * (`unwrapKey` passes it) and so never needs to export the private key to find the public one.
+ * Same KEM id (0x0020) and bytes on the wire as any other RFC 9180 implementation (e.g. the
+ * pure-JS `@hpke/dhkem-x25519` used before), so browsers and Node bots interoperate.
+ *
  * Not covered here: sender authentication (who made the wrap). Base mode lets anyone who knows
  * the listener's public key wrap to it; the caller must authenticate the carrying message
  * (e.g. a stage member's signature) until an authenticated mode is wired in.
  */
-import { Aes128Gcm, CipherSuite, HkdfSha256 } from '@hpke/core';
-import { DhkemX25519HkdfSha256 } from '@hpke/dhkem-x25519';
-import { concatBytes, utf8 } from '../sframe/bytes.ts';
+import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { bufferSource, bytesEqualConstantTime, concatBytes, utf8 } from '../sframe/bytes.ts';
 
 export const WRAP_INFO_LABEL = 'sotto/e2ee/v1/hpke-wrap';
 /** Encapsulated key size for DHKEM(X25519). */
@@ -25,6 +32,13 @@ export const WRAP_ENC_BYTES = 32;
 /** AES-128-GCM tag size. */
 export const WRAP_TAG_BYTES = 16;
 export const X25519_PUBLIC_KEY_BYTES = 32;
+export const X25519_PRIVATE_KEY_BYTES = 32;
+/** DER prefix of a PKCS#8 X25519 private key (RFC 8410): followed by the 32 raw bytes. */
+const X25519_PKCS8_PREFIX = Uint8Array.from('302e020100300506032b656e04220420'.match(/../g) ?? [], (h) =>
+  Number.parseInt(h, 16),
+);
+/** The X25519 base point u = 9: X25519(sk, 9) is sk's public key. */
+const X25519_BASE_POINT = Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 9 : 0));
 
 export type KeyWrapErrorCode = 'bad_input' | 'unwrap_failed' | 'bad_key';
 
@@ -88,12 +102,30 @@ export interface WrapKeyPair {
   readonly privateKey: CryptoKey;
 }
 
-export async function generateWrapKeyPair(): Promise<WrapKeyPair> {
-  const kp = await hpkeSuite().kem.generateKeyPair();
-  return { publicKey: kp.publicKey, privateKey: kp.privateKey };
+export interface WrapKeyOptions {
+  /**
+   * Whether the private key can be exported (default false). Only a key that must be written
+   * out — a bot's key file — is made extractable; a browser device's never is.
+   */
+  readonly extractable?: boolean;
 }
 
-/** Deterministic key pair from ≥32 bytes of secret input keying material (RFC 9180 DeriveKeyPair). */
+/** A fresh X25519 key pair (WebCrypto); the private key is non-extractable unless asked. */
+export async function generateWrapKeyPair(options: WrapKeyOptions = {}): Promise<WrapKeyPair> {
+  try {
+    const kp = (await globalThis.crypto.subtle.generateKey({ name: 'X25519' }, options.extractable === true, [
+      'deriveBits',
+    ])) as CryptoKeyPair;
+    return { publicKey: kp.publicKey, privateKey: kp.privateKey };
+  } catch {
+    throw new KeyWrapError('bad_key', 'this runtime has no WebCrypto X25519');
+  }
+}
+
+/**
+ * Deterministic key pair from ≥32 bytes of secret input keying material (RFC 9180 DeriveKeyPair).
+ * Its private key is extractable: whoever holds `ikm` can re-derive it anyway.
+ */
 export async function deriveWrapKeyPair(ikm: Uint8Array): Promise<WrapKeyPair> {
   if (ikm.length < 32) throw new KeyWrapError('bad_input', 'ikm must be at least 32 bytes');
   const kp = await hpkeSuite().kem.deriveKeyPair(ikm);
@@ -116,16 +148,71 @@ export async function importPublicKey(raw: Uint8Array): Promise<CryptoKey> {
   }
 }
 
-/** Raw 32-byte X25519 private key (for the client's own key store; never send it). */
+/**
+ * Raw 32-byte X25519 private key, for a bot's key file only (never send it). Works only on a key
+ * made extractable (`generateWrapKeyPair({ extractable: true })`): KeyWrapError('bad_key') else.
+ */
 export async function exportPrivateKey(privateKey: CryptoKey): Promise<Uint8Array> {
-  return new Uint8Array(await hpkeSuite().kem.serializePrivateKey(privateKey));
+  if (!privateKey.extractable) throw new KeyWrapError('bad_key', 'the private key is not extractable');
+  try {
+    return new Uint8Array(await hpkeSuite().kem.serializePrivateKey(privateKey));
+  } catch {
+    throw new KeyWrapError('bad_key', 'cannot export the X25519 private key');
+  }
 }
 
-export async function importPrivateKey(raw: Uint8Array): Promise<CryptoKey> {
+/** Imports a raw 32-byte X25519 private key (e.g. from a key file): non-extractable unless asked. */
+export async function importPrivateKey(raw: Uint8Array, options: WrapKeyOptions = {}): Promise<CryptoKey> {
+  if (raw.length !== X25519_PRIVATE_KEY_BYTES) {
+    throw new KeyWrapError('bad_key', `X25519 private key must be ${X25519_PRIVATE_KEY_BYTES} bytes`);
+  }
+  const pkcs8 = concatBytes(X25519_PKCS8_PREFIX, raw);
   try {
-    return await hpkeSuite().kem.deserializePrivateKey(raw);
+    return await globalThis.crypto.subtle.importKey(
+      'pkcs8',
+      pkcs8,
+      { name: 'X25519' },
+      options.extractable === true,
+      ['deriveBits'],
+    );
   } catch {
     throw new KeyWrapError('bad_key', 'invalid X25519 private key');
+  } finally {
+    pkcs8.fill(0);
+  }
+}
+
+/**
+ * The raw public key of an X25519 private key, computed as X25519(sk, 9) with `deriveBits` — so
+ * it works on non-extractable keys (to check that a stored pair belongs together).
+ */
+export async function x25519PublicKeyOf(privateKey: CryptoKey): Promise<Uint8Array> {
+  try {
+    const base = await globalThis.crypto.subtle.importKey(
+      'raw',
+      bufferSource(X25519_BASE_POINT),
+      { name: 'X25519' },
+      true,
+      [],
+    );
+    return new Uint8Array(
+      await globalThis.crypto.subtle.deriveBits({ name: 'X25519', public: base }, privateKey, 256),
+    );
+  } catch {
+    throw new KeyWrapError('bad_key', 'not an X25519 private key');
+  }
+}
+
+/** Whether `pair`'s private key belongs to its public key (constant-time compare). */
+export async function wrapKeyPairMatches(pair: WrapKeyPair): Promise<boolean> {
+  try {
+    const [derived, published] = await Promise.all([
+      x25519PublicKeyOf(pair.privateKey),
+      exportPublicKey(pair.publicKey),
+    ]);
+    return bytesEqualConstantTime(derived, published);
+  } catch {
+    return false;
   }
 }
 
@@ -153,7 +240,11 @@ export async function wrapKey(
   return concatBytes(new Uint8Array(enc), new Uint8Array(ct));
 }
 
-/** Opens a wrap made by `wrapKey` for the same context. Throws KeyWrapError('unwrap_failed'). */
+/**
+ * Opens a wrap made by `wrapKey` for the same context. Throws KeyWrapError('unwrap_failed').
+ * Pass the key pair when you have it: the KEM then takes the public key from it (a bare private
+ * key also works — its public key is recomputed with `deriveBits`, non-extractable or not).
+ */
 export async function unwrapKey(
   recipientPrivateKey: CryptoKey | WrapKeyPair,
   wrapped: Uint8Array,
@@ -163,9 +254,10 @@ export async function unwrapKey(
     throw new KeyWrapError('bad_input', 'wrapped key too short');
   }
   const ctx = contextBytes(context);
-  // @hpke/dhkem-x25519 keys are CryptoKey-shaped objects, not CryptoKey instances: check structurally.
-  const recipientKey =
-    'privateKey' in recipientPrivateKey ? recipientPrivateKey.privateKey : recipientPrivateKey;
+  const recipientKey: CryptoKey | CryptoKeyPair =
+    'privateKey' in recipientPrivateKey
+      ? { privateKey: recipientPrivateKey.privateKey, publicKey: recipientPrivateKey.publicKey }
+      : recipientPrivateKey;
   try {
     const pt = await hpkeSuite().open(
       { recipientKey, enc: wrapped.slice(0, WRAP_ENC_BYTES), info: wrapInfo(ctx) },

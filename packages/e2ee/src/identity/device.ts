@@ -2,10 +2,15 @@
  * Per-device identity keys.
  *
  * Every device (browser profile, phone, bot) holds:
- * - an Ed25519 signing key pair (WebCrypto `Ed25519`): it signs the device's MLS KeyPackages and
- *   leaf nodes (it *is* the MLS signature key, so the stage roster is bound to the key directory)
- *   and, once a second, the speaker authenticity messages (`auth/speaker-sig.ts`);
+ * - an Ed25519 signing key pair (WebCrypto `Ed25519`): it signs, once per stage membership, the
+ *   binding of that membership's ephemeral MLS leaf signature key (`mls/credentials.ts`: ts-mls
+ *   signs with raw key bytes, so the MLS key is a separate in-memory key and the device key only
+ *   vouches for it), the key messages of the room's key schedule, and once a second the speaker
+ *   authenticity messages (`auth/speaker-sig.ts`);
  * - an X25519 HPKE key pair (`hpke/wrap.ts`): listeners receive SFrame keys wrapped to it.
+ * Both private keys are WebCrypto CryptoKeys generated *non-extractable*: a browser keeps them in
+ * IndexedDB as CryptoKeys (structured clone), and no script can read their bytes. (A Node bot's
+ * key file holds the bytes by nature; it imports them as non-extractable keys.)
  *
  * The public half is a `DeviceIdentity`, published through the app server's key directory.
  * Canonical encoding (`encodeDeviceIdentity`), all lengths big-endian:
@@ -15,13 +20,10 @@
  * u16 len ‖ userId (UTF-8)   u16 len ‖ deviceId (UTF-8)
  * signingPublicKey (32, raw Ed25519)   hpkePublicKey (32, raw X25519)
  * ```
- *
- * The Ed25519 private key is kept extractable as PKCS#8 (`signingPrivateKeyPkcs8`) because the
- * MLS library takes the signature private key as bytes; store it like any other device secret.
  */
 
-import { exportPublicKey, generateWrapKeyPair, type WrapKeyPair } from '../hpke/wrap.ts';
-import { concatBytes, utf8 } from '../sframe/bytes.ts';
+import { exportPublicKey, generateWrapKeyPair, type WrapKeyPair, x25519PublicKeyOf } from '../hpke/wrap.ts';
+import { bytesEqualConstantTime, concatBytes, utf8 } from '../sframe/bytes.ts';
 
 export const DEVICE_IDENTITY_LABEL = 'sotto/e2ee/v1/device-identity';
 export const ED25519_PUBLIC_KEY_BYTES = 32;
@@ -59,11 +61,9 @@ export interface DeviceRef {
 /** The device's own secret keys plus its public identity. Never leaves the device. */
 export interface DeviceIdentityKeys {
   readonly identity: DeviceIdentity;
-  /** Ed25519 private key for WebCrypto `sign` (non-extractable copy). */
+  /** Ed25519 private key for WebCrypto `sign` (non-extractable). */
   readonly signingKey: CryptoKey;
-  /** The same Ed25519 private key as PKCS#8 bytes (what the MLS library signs with). */
-  readonly signingPrivateKeyPkcs8: Uint8Array;
-  /** X25519 HPKE key pair for unwrapping SFrame keys as a listener. */
+  /** X25519 HPKE key pair for unwrapping SFrame keys as a listener (private key non-extractable). */
   readonly hpke: WrapKeyPair;
 }
 
@@ -174,33 +174,42 @@ export function decodeDeviceIdentity(bytes: Uint8Array): DeviceIdentity {
   return { userId, deviceId, signingPublicKey, hpkePublicKey };
 }
 
-/** Creates a device's identity: fresh Ed25519 signing and X25519 HPKE key pairs. */
+/**
+ * Creates a device's identity: fresh Ed25519 signing and X25519 HPKE key pairs, both private keys
+ * non-extractable.
+ */
 export async function generateDeviceIdentity(userId: string, deviceId: string): Promise<DeviceIdentityKeys> {
   idBytes('userId', userId);
   idBytes('deviceId', deviceId);
-  const subtle = globalThis.crypto.subtle;
-  const pair = (await subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const [rawPublic, pkcs8, hpke] = await Promise.all([
-    subtle.exportKey('raw', pair.publicKey),
-    subtle.exportKey('pkcs8', pair.privateKey),
-    generateWrapKeyPair(),
-  ]);
-  const signingPrivateKeyPkcs8 = new Uint8Array(pkcs8);
-  const signingKey = await importSigningKey(signingPrivateKeyPkcs8);
+  const [signing, hpke] = await Promise.all([generateSigningKeyPair(), generateWrapKeyPair()]);
   return {
     identity: {
       userId,
       deviceId,
-      signingPublicKey: new Uint8Array(rawPublic),
+      signingPublicKey: signing.publicKey,
       hpkePublicKey: await exportPublicKey(hpke.publicKey),
     },
-    signingKey,
-    signingPrivateKeyPkcs8,
+    signingKey: signing.privateKey,
     hpke,
   };
 }
 
-/** Imports a stored PKCS#8 Ed25519 private key (non-extractable, sign only). */
+/** A fresh Ed25519 key pair: the private key non-extractable (sign only), the public key raw. */
+export async function generateSigningKeyPair(): Promise<{ privateKey: CryptoKey; publicKey: Uint8Array }> {
+  const subtle = globalThis.crypto.subtle;
+  let pair: CryptoKeyPair;
+  try {
+    pair = (await subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+  } catch {
+    throw new IdentityError('bad_key', 'this runtime has no WebCrypto Ed25519');
+  }
+  return {
+    privateKey: pair.privateKey,
+    publicKey: new Uint8Array(await subtle.exportKey('raw', pair.publicKey)),
+  };
+}
+
+/** Imports a PKCS#8 Ed25519 private key, e.g. from a bot's key file (non-extractable, sign only). */
 export async function importSigningKey(pkcs8: Uint8Array): Promise<CryptoKey> {
   try {
     return await globalThis.crypto.subtle.importKey(
@@ -269,4 +278,34 @@ export async function verifyEd25519(
 
 export function deviceKey(ref: DeviceRef): string {
   return `${ref.userId.length}:${ref.userId}/${ref.deviceId}`;
+}
+
+/**
+ * Whether stored device keys belong together: the signing key signs a random challenge that
+ * `signingPublicKey` verifies, and the HPKE private key's X25519 public key — and the pair's
+ * public key — are `hpkePublicKey`. Works on non-extractable keys; false (never a throw) for
+ * anything malformed.
+ */
+export async function deviceKeysMatch(keys: {
+  readonly signingKey: CryptoKey;
+  readonly signingPublicKey: Uint8Array;
+  readonly hpke: WrapKeyPair;
+  readonly hpkePublicKey: Uint8Array;
+}): Promise<boolean> {
+  try {
+    const challenge = globalThis.crypto.getRandomValues(new Uint8Array(32));
+    const signature = await signEd25519(keys.signingKey, challenge);
+    const [signs, derived, paired] = await Promise.all([
+      verifyEd25519(keys.signingPublicKey, challenge, signature),
+      x25519PublicKeyOf(keys.hpke.privateKey),
+      exportPublicKey(keys.hpke.publicKey),
+    ]);
+    return (
+      signs &&
+      bytesEqualConstantTime(derived, keys.hpkePublicKey) &&
+      bytesEqualConstantTime(paired, keys.hpkePublicKey)
+    );
+  } catch {
+    return false;
+  }
 }

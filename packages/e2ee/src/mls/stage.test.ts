@@ -2,21 +2,26 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   type ClientConfig,
+  type Credential,
   createCommit,
+  defaultCapabilities,
   defaultKeyPackageEqualityConfig,
   defaultKeyRetentionConfig,
   defaultLifetimeConfig,
   defaultPaddingConfig,
   encodeMlsMessage,
+  generateKeyPackageWithKey,
 } from 'ts-mls';
 import { type DeviceIdentityKeys, generateDeviceIdentity } from '../identity/device.ts';
 import { MemoryKeyDirectory } from '../identity/tofu.ts';
 import { SFrameContext } from '../sframe/context.ts';
 import { SFrameError } from '../sframe/errors.ts';
 import { encodeKid } from '../sframe/kid.ts';
+import { type CredentialVerdict, createDeviceCredential } from './credentials.ts';
 import {
   createStageKeyPackage,
   decodeKeyPackage,
+  type PendingJoin,
   STAGE_CIPHERSUITE,
   StageError,
   type StageErrorCode,
@@ -25,6 +30,8 @@ import {
 } from './stage.ts';
 
 const GROUP = new TextEncoder().encode('room-7f3a');
+/** The room every leaf's binding names (StageOptions.room). */
+const ROOM = 'room-7f3a';
 
 async function device(dir: MemoryKeyDirectory, userId: string, deviceId = 'd1', publish = true) {
   const keys = await generateDeviceIdentity(userId, deviceId);
@@ -32,15 +39,70 @@ async function device(dir: MemoryKeyDirectory, userId: string, deviceId = 'd1', 
   return keys;
 }
 
-async function rejects(p: Promise<unknown>, code: StageErrorCode): Promise<StageError> {
+async function rejects(
+  p: Promise<unknown>,
+  code: StageErrorCode,
+  verdict?: CredentialVerdict,
+): Promise<StageError> {
   try {
     await p;
   } catch (e) {
     assert.ok(e instanceof StageError, `expected StageError, got ${String(e)}`);
     assert.equal(e.code, code, e.message);
+    if (verdict !== undefined) assert.equal(e.verdict, verdict, e.message);
     return e;
   }
   assert.fail('expected a rejection');
+}
+
+/** A KeyPackage with any credential and leaf key pair (what an attacker can make). */
+async function keyPackageWith(
+  credential: Credential,
+  leafKeys?: { signKey: Uint8Array; publicKey: Uint8Array },
+): Promise<PendingJoin> {
+  const cs = await stageCiphersuite();
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const { publicPackage, privatePackage } = await generateKeyPackageWithKey(
+    credential,
+    defaultCapabilities(),
+    { notBefore: now - 60n, notAfter: now + 3600n },
+    [],
+    leafKeys ?? (await cs.signature.keygen()),
+    cs,
+  );
+  return {
+    message: encodeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage: publicPackage }),
+    keyPackage: publicPackage,
+    privatePackage,
+  };
+}
+
+/** A KeyPackage whose binding says what `opts` say, signed by `signer` (default: the device key). */
+async function boundKeyPackage(
+  keys: DeviceIdentityKeys,
+  opts: { room?: string; notAfter?: number; signer?: CryptoKey } = {},
+): Promise<PendingJoin> {
+  const cs = await stageCiphersuite();
+  const leaf = await cs.signature.keygen();
+  const credential = await createDeviceCredential(
+    { identity: keys.identity, signingKey: opts.signer ?? keys.signingKey },
+    leaf.publicKey,
+    opts.room ?? ROOM,
+    opts.notAfter ?? Math.floor(Date.now() / 1000) + 3600,
+  );
+  return keyPackageWith(credential, leaf);
+}
+
+/** `member` (a member whose own checks are bypassed) commits an Add of `kp` anyway. */
+async function rogueAdd(member: StageMember, kp: PendingJoin) {
+  const cs = await stageCiphersuite();
+  return createCommit(
+    { state: { ...member.mlsState, clientConfig: permissiveConfig() }, cipherSuite: cs },
+    {
+      extraProposals: [{ proposalType: 'add', add: { keyPackage: kp.keyPackage } }],
+      ratchetTreeExtension: true,
+    },
+  );
 }
 
 /** Moderator + two speakers on one stage. */
@@ -51,13 +113,16 @@ async function stageOfThree() {
     device(dir, 'speaker1'),
     device(dir, 'speaker2'),
   ]);
-  const mod = await StageMember.create({ keys: modKeys, directory: dir }, GROUP);
-  const [kp1, kp2] = await Promise.all([createStageKeyPackage(s1Keys), createStageKeyPackage(s2Keys)]);
+  const mod = await StageMember.create({ keys: modKeys, directory: dir, room: ROOM }, GROUP);
+  const [kp1, kp2] = await Promise.all([
+    createStageKeyPackage(s1Keys, ROOM),
+    createStageKeyPackage(s2Keys, ROOM),
+  ]);
   const out = await mod.add([kp1.message, kp2.message]);
   assert.ok(out.welcome !== undefined);
   const [s1, s2] = await Promise.all([
-    StageMember.join({ keys: s1Keys, directory: dir }, out.welcome, kp1, GROUP),
-    StageMember.join({ keys: s2Keys, directory: dir }, out.welcome, kp2, GROUP),
+    StageMember.join({ keys: s1Keys, directory: dir, room: ROOM }, out.welcome, kp1, GROUP),
+    StageMember.join({ keys: s2Keys, directory: dir, room: ROOM }, out.welcome, kp2, GROUP),
   ]);
   return { dir, mod, s1, s2, modKeys, s1Keys, s2Keys };
 }
@@ -141,10 +206,10 @@ describe('MLS stage', () => {
     );
     // the new moderator (speaker1) adds someone; the group continues
     const s3Keys = await device(dir, 'speaker3');
-    const kp3 = await createStageKeyPackage(s3Keys);
+    const kp3 = await createStageKeyPackage(s3Keys, ROOM);
     const add = await s1.add([kp3.message]);
     await s2.processMessage(add.commit);
-    const s3 = await StageMember.join({ keys: s3Keys, directory: dir }, add.welcome!, kp3);
+    const s3 = await StageMember.join({ keys: s3Keys, directory: dir, room: ROOM }, add.welcome!, kp3);
     const ks = await Promise.all([s1, s2, s3].map((m) => m.epochKeys()));
     assert.deepEqual(ks[1]!.baseKey, ks[0]!.baseKey);
     assert.deepEqual(ks[2]!.baseKey, ks[0]!.baseKey);
@@ -159,38 +224,43 @@ describe('MLS stage', () => {
     assert.deepEqual((await s1.epochKeys()).baseKey, (await s2.epochKeys()).baseKey);
   });
 
-  test('a KeyPackage whose credential does not match the key directory is rejected', async () => {
+  test('a KeyPackage whose credential the key directory does not back is rejected, with its verdict', async () => {
     const { mod, dir, s1, s2 } = await stageOfThree();
     // 1. device not in the directory
     const stranger = await device(dir, 'stranger', 'd1', false);
-    await rejects(mod.add([(await createStageKeyPackage(stranger)).message]), 'credential_rejected');
-    // 2. claims a published device but signs with another key (impersonation)
+    await rejects(
+      mod.add([(await createStageKeyPackage(stranger, ROOM)).message]),
+      'credential_rejected',
+      'unknown_device',
+    );
+    // 2. claims a published device (with its published key) but the binding is signed by another
+    //    device key (impersonation)
     const victim = await device(dir, 'victim');
     const impostor = await generateDeviceIdentity('mallory', 'd1');
-    const forged: DeviceIdentityKeys = {
+    const forged: DeviceIdentityKeys = { ...impostor, identity: victim.identity };
+    const forgedKp = await createStageKeyPackage(forged, ROOM);
+    await rejects(mod.add([forgedKp.message]), 'credential_rejected', 'bad_binding');
+    // ... or names the victim's device with the impostor's own key
+    const renamed: DeviceIdentityKeys = {
       ...impostor,
       identity: { ...impostor.identity, userId: victim.identity.userId, deviceId: victim.identity.deviceId },
     };
-    const forgedKp = await createStageKeyPackage(forged);
-    await rejects(mod.add([forgedKp.message]), 'credential_rejected');
+    await rejects(
+      mod.add([(await createStageKeyPackage(renamed, ROOM)).message]),
+      'credential_rejected',
+      'key_mismatch',
+    );
     // 3. a member whose own validation is bypassed commits it anyway: honest members reject the
     //    commit through the AuthenticationService (proves ts-mls calls ours, not accept-anything)
-    const cs = await stageCiphersuite();
-    const evil = await createCommit(
-      { state: { ...s1.mlsState, clientConfig: permissiveConfig() }, cipherSuite: cs },
-      {
-        extraProposals: [{ proposalType: 'add', add: { keyPackage: decodeKeyPackage(forgedKp.message) } }],
-        ratchetTreeExtension: true,
-      },
-    );
+    const evil = await rogueAdd(s1, forgedKp);
     const epoch = mod.epoch;
-    await rejects(mod.processMessage(encodeMlsMessage(evil.commit)), 'credential_rejected');
-    await rejects(s2.processMessage(encodeMlsMessage(evil.commit)), 'credential_rejected');
+    await rejects(mod.processMessage(encodeMlsMessage(evil.commit)), 'credential_rejected', 'bad_binding');
+    await rejects(s2.processMessage(encodeMlsMessage(evil.commit)), 'credential_rejected', 'bad_binding');
     assert.equal(mod.epoch, epoch);
     // ... and the impostor cannot join from the Welcome either: every leaf is validated
     await rejects(
       StageMember.join(
-        { keys: forged, directory: dir },
+        { keys: forged, directory: dir, room: ROOM },
         encodeMlsMessage({
           version: 'mls10',
           wireformat: 'mls_welcome',
@@ -199,13 +269,128 @@ describe('MLS stage', () => {
         forgedKp,
       ),
       'credential_rejected',
+      'bad_binding',
     );
     // 4. rotating a key in the directory makes the old KeyPackage unusable
     const s3 = await device(dir, 'speaker3');
-    const kp3 = await createStageKeyPackage(s3);
+    const kp3 = await createStageKeyPackage(s3, ROOM);
     dir.publish((await generateDeviceIdentity('speaker3', 'd1')).identity);
-    await rejects(mod.add([kp3.message]), 'credential_rejected');
+    await rejects(mod.add([kp3.message]), 'credential_rejected', 'key_mismatch');
     assert.equal(decodeKeyPackage(kp3.message).cipherSuite, STAGE_CIPHERSUITE);
+    // the stage is unharmed
+    const after = await mod.refresh();
+    await s1.processMessage(after.commit);
+    assert.deepEqual((await s1.epochKeys()).baseKey, (await mod.epochKeys()).baseKey);
+  });
+
+  test('a binding is for one leaf key and one room: moved to another leaf or room, it is refused', async () => {
+    const { mod, dir, s1 } = await stageOfThree();
+    const alice = await device(dir, 'alice');
+    const genuine = await createStageKeyPackage(alice, ROOM);
+    // Alice's genuine credential (binding and all) on a KeyPackage with the attacker's leaf key
+    const moved = await keyPackageWith(genuine.keyPackage.leafNode.credential);
+    await rejects(mod.add([moved.message]), 'credential_rejected', 'bad_binding');
+    // ... committed by a rogue member: honest members refuse it too
+    await rejects(
+      s1.processMessage(encodeMlsMessage((await rogueAdd(mod, moved)).commit)),
+      'credential_rejected',
+      'bad_binding',
+    );
+    // a binding Alice really made, for another room
+    const otherRoom = await createStageKeyPackage(alice, 'room-other');
+    await rejects(mod.add([otherRoom.message]), 'credential_rejected', 'wrong_room');
+    // the stage of another room refuses this room's tree: every leaf names ROOM
+    const out = await mod.add([genuine.message]);
+    await rejects(
+      StageMember.join({ keys: alice, directory: dir, room: 'room-other' }, out.welcome!, genuine),
+      'credential_rejected',
+      'wrong_room',
+    );
+    // the same Welcome, joined as the right room, works
+    const joined = await StageMember.join({ keys: alice, directory: dir, room: ROOM }, out.welcome!, genuine);
+    assert.equal(joined.epoch, mod.epoch);
+  });
+
+  test('a binding past its lifetime (or claiming too long a one) cannot be added; members already in stay', async () => {
+    const { mod, dir, s1, s2 } = await stageOfThree();
+    const now = Math.floor(Date.now() / 1000);
+    const late = await device(dir, 'late');
+    const expired = await boundKeyPackage(late, { notAfter: now - 5 });
+    await rejects(mod.add([expired.message]), 'credential_rejected', 'expired');
+    const greedy = await boundKeyPackage(late, { notAfter: now + 30 * 24 * 3600 });
+    await rejects(mod.add([greedy.message]), 'credential_rejected', 'lifetime_too_long');
+    // a rogue member adds the expired one: the binding itself verifies, the lifetime does not
+    const rogue = await rogueAdd(s1, expired);
+    await rejects(mod.processMessage(encodeMlsMessage(rogue.commit)), 'credential_rejected', 'expired');
+    await rejects(s2.processMessage(encodeMlsMessage(rogue.commit)), 'credential_rejected', 'expired');
+    // a binding within its lifetime is fine; once a member, its leaf's lifetime is not re-checked
+    // (later commits and Welcomes validate the whole tree without it)
+    const soon = await boundKeyPackage(late, { notAfter: now + 120 });
+    const out = await mod.add([soon.message]);
+    await s1.processMessage(out.commit);
+    await s2.processMessage(out.commit);
+    const lateMember = await StageMember.join({ keys: late, directory: dir, room: ROOM }, out.welcome!, soon);
+    assert.equal(lateMember.epoch, mod.epoch);
+  });
+
+  test('MLS leaf keys are ephemeral per membership; the roster maps leaves to device keys', async () => {
+    const { mod, s1, s2, dir, modKeys, s1Keys, s2Keys } = await stageOfThree();
+    const byUser = new Map([modKeys, s1Keys, s2Keys].map((k) => [k.identity.userId, k.identity]));
+    const leafKeys = new Set<string>();
+    for (const m of mod.members()) {
+      const identity = byUser.get(m.userId)!;
+      assert.deepEqual(m.signingPublicKey, identity.signingPublicKey, 'device key from the credential');
+      assert.equal(m.leafSignaturePublicKey.length, 32);
+      assert.notDeepEqual(
+        m.leafSignaturePublicKey,
+        identity.signingPublicKey,
+        'the leaf key is not the device key',
+      );
+      leafKeys.add(Buffer.from(m.leafSignaturePublicKey).toString('hex'));
+      // speaker signatures verify against the device key of the KID's leaf
+      assert.deepEqual(mod.speakerRoster()(mod.kid(m.leaf)), identity.signingPublicKey);
+    }
+    assert.equal(leafKeys.size, 3);
+    assert.deepEqual(s2.members(), mod.members(), 'every member sees the same roster');
+    // two KeyPackages of one device: two different leaf keys
+    const [a, b] = await Promise.all([
+      createStageKeyPackage(s1Keys, ROOM),
+      createStageKeyPackage(s1Keys, ROOM),
+    ]);
+    assert.notDeepEqual(a.keyPackage.leafNode.signaturePublicKey, b.keyPackage.leafNode.signaturePublicKey);
+    // a device that leaves and comes back gets a new leaf key, same device key
+    const before = mod.member(s1.leafIndex)!;
+    const out = await mod.remove([s1.leafIndex]);
+    await s2.processMessage(out.commit);
+    const back = await mod.add([a.message]);
+    await s2.processMessage(back.commit);
+    const s1Again = await StageMember.join({ keys: s1Keys, directory: dir, room: ROOM }, back.welcome!, a);
+    const now = mod.member(s1Again.leafIndex)!;
+    assert.equal(now.userId, 'speaker1');
+    assert.deepEqual(now.signingPublicKey, before.signingPublicKey);
+    assert.notDeepEqual(now.leafSignaturePublicKey, before.leafSignaturePublicKey);
+    const ks = await Promise.all([mod, s2, s1Again].map((m) => m.epochKeys()));
+    assert.deepEqual(ks[1]!.baseKey, ks[0]!.baseKey);
+    assert.deepEqual(ks[2]!.baseKey, ks[0]!.baseKey);
+  });
+
+  test('a moderator whose own device the directory does not back cannot open a stage', async () => {
+    const dir = new MemoryKeyDirectory();
+    const unpublished = await device(dir, 'ghost', 'd1', false);
+    await rejects(
+      StageMember.create({ keys: unpublished, directory: dir, room: ROOM }, GROUP),
+      'credential_rejected',
+      'unknown_device',
+    );
+    const published = await device(dir, 'mod');
+    await rejects(
+      StageMember.create(
+        { keys: { ...published, signingKey: unpublished.signingKey }, directory: dir, room: ROOM },
+        GROUP,
+      ),
+      'credential_rejected',
+      'bad_binding',
+    );
   });
 
   test('commits from non-members are rejected', async () => {
@@ -220,7 +405,7 @@ describe('MLS stage', () => {
     await rejects(s1.processMessage(encodeMlsMessage(stale.commit)), 'rejected');
     // an outsider with a look-alike group (same id, same epoch) — own keys, not ours
     const eveKeys = await device(dir, 'eve');
-    const eve = await StageMember.create({ keys: eveKeys, directory: dir }, GROUP);
+    const eve = await StageMember.create({ keys: eveKeys, directory: dir, room: ROOM }, GROUP);
     while (eve.epoch < mod.epoch) await eve.refresh();
     assert.equal(eve.epoch, mod.epoch);
     const eveState = eve.mlsState;
@@ -246,11 +431,18 @@ describe('MLS stage', () => {
       adds: readonly unknown[];
       removes: readonly unknown[];
     }) => c.committer?.userId === 'mod' || (c.adds.length === 0 && c.removes.length === 0);
-    const mod = await StageMember.create({ keys: modKeys, directory: dir, policy: onlyMod }, GROUP);
-    const kp = await createStageKeyPackage(sKeys);
+    const mod = await StageMember.create(
+      { keys: modKeys, directory: dir, room: ROOM, policy: onlyMod },
+      GROUP,
+    );
+    const kp = await createStageKeyPackage(sKeys, ROOM);
     const out = await mod.add([kp.message]);
-    const spk = await StageMember.join({ keys: sKeys, directory: dir, policy: onlyMod }, out.welcome!, kp);
-    await rejects(spk.add([(await createStageKeyPackage(xKeys)).message]), 'policy_rejected');
+    const spk = await StageMember.join(
+      { keys: sKeys, directory: dir, room: ROOM, policy: onlyMod },
+      out.welcome!,
+      kp,
+    );
+    await rejects(spk.add([(await createStageKeyPackage(xKeys, ROOM)).message]), 'policy_rejected');
     // bypassing its own policy does not help: the moderator refuses the commit
     const cs = await stageCiphersuite();
     const rogue = await createCommit(

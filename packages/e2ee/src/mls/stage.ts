@@ -1,9 +1,13 @@
 /**
  * The stage (moderators + speakers) as an MLS group (RFC 9420, via ts-mls).
  *
- * - Suite MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 (WebCrypto only). The MLS signature key of
- *   a member is its device's Ed25519 identity key, and every leaf is checked against the key
- *   directory (`credentials.ts`), so the roster is exactly "these devices, with these keys".
+ * - Suite MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 (WebCrypto only). A member's MLS signature
+ *   key is an ephemeral Ed25519 key made for this membership (in memory only: the KeyPackage's
+ *   private part, then the MLS state), and its credential carries a binding of that key to the
+ *   device and the room, signed by the device's (non-extractable) identity key. Every leaf is
+ *   checked against the key directory (`credentials.ts`), so the roster is exactly "these
+ *   devices, each vouching for its leaf key in this room"; `members()` reports each member's
+ *   device key (what speaker signatures are checked against) next to its leaf key.
  * - Commits carry their proposals inline, are sent as PrivateMessages, and Welcomes embed the
  *   ratchet tree. Standalone proposals are accepted only for `remove` (a member leaving, or a
  *   moderator's removal another member commits) and `update`.
@@ -54,18 +58,20 @@ import {
   zeroOutUint8Array,
 } from 'ts-mls';
 import type { SpeakerRoster } from '../auth/speaker-sig.ts';
-import {
-  type DeviceIdentity,
-  type DeviceIdentityKeys,
-  type DeviceRef,
-  encodeDeviceRef,
-  type KeyDirectory,
-} from '../identity/device.ts';
+import type { DeviceIdentityKeys, DeviceRef, KeyDirectory } from '../identity/device.ts';
 import { digitGroups } from '../identity/safety-number.ts';
 import { concatBytes, encodeBigEndian, utf8 } from '../sframe/bytes.ts';
 import type { SFrameContext } from '../sframe/context.ts';
 import { decodeKid, encodeKid, MAX_GENERATION, MAX_LEAF_INDEX, ratchetForward } from '../sframe/kid.ts';
-import { checkCredential, credentialDevice, directoryAuthService } from './credentials.ts';
+import {
+  bindingLifetimeVerdict,
+  type CredentialVerdict,
+  checkCredential,
+  createDeviceCredential,
+  credentialDevice,
+  credentialInfo,
+  directoryAuthService,
+} from './credentials.ts';
 
 export const STAGE_CIPHERSUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519' as const;
 export const SFRAME_EXPORTER_LABEL = 'sotto sframe base';
@@ -92,17 +98,30 @@ export type StageErrorCode =
 
 export class StageError extends Error {
   readonly code: StageErrorCode;
-  constructor(code: StageErrorCode, message?: string, options?: { cause?: unknown }) {
+  /** For 'credential_rejected': why the credential was refused, when known. */
+  readonly verdict: CredentialVerdict | undefined;
+  constructor(
+    code: StageErrorCode,
+    message?: string,
+    options?: { cause?: unknown; verdict?: CredentialVerdict },
+  ) {
     super(message === undefined ? `stage: ${code}` : `stage: ${code}: ${message}`, options);
     this.name = 'StageError';
     this.code = code;
+    this.verdict = options?.verdict;
   }
 }
 
 export interface StageMemberInfo extends DeviceRef {
   /** MLS leaf index: the `leaf` field of this member's SFrame KIDs. */
   readonly leaf: number;
+  /**
+   * The device's Ed25519 identity key, from its credential (checked against the key directory
+   * and the binding when the leaf was accepted): speaker signatures verify against it.
+   */
   readonly signingPublicKey: Uint8Array;
+  /** The leaf's MLS signature key: ephemeral, made for this membership, bound by the credential. */
+  readonly leafSignaturePublicKey: Uint8Array;
 }
 
 /** What an incoming (or outgoing) commit would change, for `StagePolicy`. */
@@ -121,10 +140,18 @@ export type StagePolicy = (change: StageChange) => boolean;
 export interface StageOptions {
   readonly keys: DeviceIdentityKeys;
   readonly directory: KeyDirectory;
+  /**
+   * The room this stage is for (1–255 UTF-8 bytes, e.g. the app's room id): every leaf's binding
+   * must name it, so a credential made for one room is refused in every other.
+   */
+  readonly room: string;
   readonly policy?: StagePolicy;
 }
 
-/** A KeyPackage made for joining a stage: publish `message`, keep `secret` until the Welcome. */
+/**
+ * A KeyPackage made for joining a stage: publish `message`, keep the rest (in memory: its private
+ * part holds the membership's ephemeral MLS signature key) until the Welcome.
+ */
 export interface PendingJoin {
   /** Encoded MLSMessage (mls_key_package) to hand to a moderator. */
   readonly message: Uint8Array;
@@ -162,18 +189,25 @@ export function stageCiphersuite(): Promise<CiphersuiteImpl> {
   return suitePromise;
 }
 
-function clientConfig(directory: KeyDirectory): ClientConfig {
+/** The last credential verdict ts-mls's calls to our AuthenticationService refused. */
+interface RejectLog {
+  last: CredentialVerdict | undefined;
+}
+
+function clientConfig(directory: KeyDirectory, room: string, log: RejectLog): ClientConfig {
   return {
     keyRetentionConfig: defaultKeyRetentionConfig,
     lifetimeConfig: defaultLifetimeConfig,
     keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
     paddingConfig: defaultPaddingConfig,
-    authService: directoryAuthService(directory),
+    authService: directoryAuthService(directory, room, (_device, verdict) => {
+      log.last = verdict;
+    }),
   };
 }
 
-function deviceCredential(identity: DeviceIdentity): Credential {
-  return { credentialType: 'basic', identity: encodeDeviceRef(identity) };
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
 }
 
 function wipeAll(secrets: readonly Uint8Array[]): void {
@@ -193,17 +227,31 @@ function decode(bytes: Uint8Array): MLSMessage {
   return decoded[0];
 }
 
-/** Makes a KeyPackage for this device (signed with its identity key). */
-export async function createStageKeyPackage(keys: DeviceIdentityKeys): Promise<PendingJoin> {
+/**
+ * Makes a KeyPackage for this device to join the stage of `room`: a fresh ephemeral MLS
+ * signature key pair (memory only) and a credential whose binding the device key signs.
+ */
+export async function createStageKeyPackage(
+  keys: Pick<DeviceIdentityKeys, 'identity' | 'signingKey'>,
+  room: string,
+): Promise<PendingJoin> {
   const cs = await stageCiphersuite();
-  const now = BigInt(Math.floor(Date.now() / 1000));
+  const now = BigInt(nowSeconds());
   const lifetime: Lifetime = { notBefore: now - 3600n, notAfter: now + BigInt(KEY_PACKAGE_LIFETIME_SECONDS) };
+  const leafKeys = await cs.signature.keygen();
+  let credential: Credential;
+  try {
+    credential = await createDeviceCredential(keys, leafKeys.publicKey, room, Number(lifetime.notAfter));
+  } catch (e) {
+    zeroOutUint8Array(leafKeys.signKey);
+    throw new StageError('invalid_argument', 'cannot make the device credential', { cause: e });
+  }
   const { publicPackage, privatePackage } = await generateKeyPackageWithKey(
-    deviceCredential(keys.identity),
+    credential,
     defaultCapabilities(),
     lifetime,
     [],
-    { signKey: keys.signingPrivateKeyPkcs8, publicKey: keys.identity.signingPublicKey },
+    leafKeys,
     cs,
   );
   const message = encodeMlsMessage({
@@ -224,14 +272,19 @@ export function decodeKeyPackage(bytes: Uint8Array): KeyPackage {
 export class StageMember {
   private state: ClientState;
   private readonly directory: KeyDirectory;
+  private readonly room: string;
   private readonly policy: StagePolicy | undefined;
+  /** Shared with the AuthenticationService in this member's MLS state (see clientConfig). */
+  private readonly rejects: RejectLog;
   private queue: Promise<unknown> = Promise.resolve();
   /** Signing keys by leaf for the last few generations (frames of the previous epoch still arrive). */
   private readonly rosters = new Map<number, Map<number, Uint8Array>>();
 
-  private constructor(state: ClientState, options: StageOptions) {
+  private constructor(state: ClientState, options: StageOptions, rejects: RejectLog) {
     this.directory = options.directory;
+    this.room = options.room;
     this.policy = options.policy;
+    this.rejects = rejects;
     this.state = state;
     this.recordRoster();
   }
@@ -262,23 +315,28 @@ export class StageMember {
   /** A moderator opens the stage: a one-member group under `groupId` (a random room id). */
   static async create(options: StageOptions, groupId: Uint8Array): Promise<StageMember> {
     if (groupId.length === 0) throw new StageError('invalid_argument', 'empty group id');
+    const cs = await stageCiphersuite();
+    const pending = await createStageKeyPackage(options.keys, options.room);
     const own = await checkCredential(
       options.directory,
-      deviceCredential(options.keys.identity),
-      options.keys.identity.signingPublicKey,
+      pending.keyPackage.leafNode.credential,
+      pending.keyPackage.leafNode.signaturePublicKey,
+      { room: options.room, checkLifetimeAt: nowSeconds() },
     );
-    if (own !== 'ok') throw new StageError('credential_rejected', `own device: ${own}`);
-    const cs = await stageCiphersuite();
-    const pending = await createStageKeyPackage(options.keys);
+    if (own !== 'ok') {
+      zeroOutUint8Array(pending.privatePackage.signaturePrivateKey);
+      throw new StageError('credential_rejected', `own device: ${own}`, { verdict: own });
+    }
+    const rejects: RejectLog = { last: undefined };
     const state = await createGroup(
       Uint8Array.from(groupId),
       pending.keyPackage,
       pending.privatePackage,
       [],
       cs,
-      clientConfig(options.directory),
+      clientConfig(options.directory, options.room, rejects),
     );
-    return new StageMember(state, options);
+    return new StageMember(state, options, rejects);
   }
 
   /**
@@ -295,6 +353,7 @@ export class StageMember {
     if (m.wireformat !== 'mls_welcome') throw new StageError('bad_message', 'expected a Welcome');
     const welcome: Welcome = m.welcome;
     const cs = await stageCiphersuite();
+    const rejects: RejectLog = { last: undefined };
     let state: ClientState;
     try {
       state = await joinGroup(
@@ -305,15 +364,16 @@ export class StageMember {
         cs,
         undefined,
         undefined,
-        clientConfig(options.directory),
+        clientConfig(options.directory, options.room, rejects),
       );
     } catch (e) {
-      throw classify(e);
+      throw classify(e, rejects);
     }
     if (expectedGroupId !== undefined && !sameBytes(state.groupContext.groupId, expectedGroupId)) {
       throw new StageError('rejected', 'Welcome is for another group');
     }
-    return new StageMember(state, options);
+    rejects.last = undefined;
+    return new StageMember(state, options, rejects);
   }
 
   /** Current MLS state (immutable snapshot; for tests, benches and persistence). */
@@ -401,9 +461,10 @@ export class StageMember {
           this.directory,
           kp.leafNode.credential,
           kp.leafNode.signaturePublicKey,
+          { room: this.room, checkLifetimeAt: nowSeconds() },
         );
         if (device === undefined || verdict !== 'ok') {
-          throw new StageError('credential_rejected', `KeyPackage credential: ${verdict}`);
+          throw new StageError('credential_rejected', `KeyPackage credential: ${verdict}`, { verdict });
         }
         adds.push(device);
         proposals.push({ proposalType: 'add', add: { keyPackage: kp } });
@@ -430,13 +491,14 @@ export class StageMember {
         throw new StageError('policy_rejected', 'our own policy refuses this commit');
       }
       let result: Awaited<ReturnType<typeof createCommit>>;
+      this.rejects.last = undefined;
       try {
         result = await createCommit(
           { state: this.state, cipherSuite: cs },
           { extraProposals: proposals, ratchetTreeExtension: true },
         );
       } catch (e) {
-        throw classify(e);
+        throw classify(e, this.rejects);
       }
       wipeAll(result.consumed);
       this.setState(result.newState);
@@ -484,6 +546,7 @@ export class StageMember {
       let seen: StageChange | undefined;
       let refusal: StageError | undefined;
       const before = this.state;
+      const now = nowSeconds();
       const callback: IncomingMessageCallback = (incoming): IncomingMessageAction => {
         const proposals =
           incoming.kind === 'commit'
@@ -496,12 +559,21 @@ export class StageMember {
         for (const p of proposals) {
           switch (p.proposal.proposalType) {
             case 'add': {
-              const device = credentialDevice(p.proposal.add.keyPackage.leafNode.credential);
-              if (device === undefined || incoming.kind === 'proposal') {
+              const info = credentialInfo(p.proposal.add.keyPackage.leafNode.credential);
+              if (info === undefined || incoming.kind === 'proposal') {
                 refusal = new StageError('policy_rejected', 'standalone Add proposals are not used');
                 return 'reject';
               }
-              adds.push(device);
+              // ts-mls checked the binding (our AuthenticationService); a leaf entering from a
+              // KeyPackage must also be within its binding's lifetime
+              const lifetime = bindingLifetimeVerdict(info.notAfter, now);
+              if (lifetime !== 'ok') {
+                refusal = new StageError('credential_rejected', `added KeyPackage: ${lifetime}`, {
+                  verdict: lifetime,
+                });
+                return 'reject';
+              }
+              adds.push({ userId: info.userId, deviceId: info.deviceId });
               break;
             }
             case 'remove': {
@@ -533,10 +605,11 @@ export class StageMember {
         return 'accept';
       };
       let result: Awaited<ReturnType<typeof processMessage>>;
+      this.rejects.last = undefined;
       try {
         result = await processMessage(m, before, emptyPskIndex, callback, cs);
       } catch (e) {
-        throw classify(e);
+        throw classify(e, this.rejects);
       }
       // On refusal keep the old state and do NOT wipe `consumed`: those secrets are still
       // referenced by the state we keep.
@@ -629,9 +702,15 @@ function memberAt(state: ClientState, leaf: number): StageMemberInfo | undefined
   if (!Number.isSafeInteger(leaf) || leaf < 0 || leaf > MAX_LEAF_INDEX) return undefined;
   const node = state.ratchetTree[leaf * 2];
   if (node === undefined || node.nodeType !== 'leaf') return undefined;
-  const device = credentialDevice(node.leaf.credential);
-  if (device === undefined) return undefined;
-  return { ...device, leaf, signingPublicKey: node.leaf.signaturePublicKey };
+  const info = credentialInfo(node.leaf.credential);
+  if (info === undefined) return undefined;
+  return {
+    userId: info.userId,
+    deviceId: info.deviceId,
+    leaf,
+    signingPublicKey: info.devicePublicKey,
+    leafSignaturePublicKey: node.leaf.signaturePublicKey,
+  };
 }
 
 function rosterOf(state: ClientState): StageMemberInfo[] {
@@ -647,9 +726,19 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-function classify(e: unknown): StageError {
+function classify(e: unknown, rejects?: RejectLog): StageError {
   if (e instanceof StageError) return e;
   const message = e instanceof Error ? e.message : String(e);
-  if (/credential/i.test(message)) return new StageError('credential_rejected', message, { cause: e });
+  const verdict = rejects?.last;
+  if (verdict !== undefined || /credential/i.test(message)) {
+    return new StageError(
+      'credential_rejected',
+      verdict === undefined ? message : `${message} (${verdict})`,
+      {
+        cause: e,
+        ...(verdict === undefined ? {} : { verdict }),
+      },
+    );
+  }
   return new StageError('rejected', message, { cause: e });
 }
