@@ -4,8 +4,8 @@
  * messages; the crypto is `FrameCrypto`. Frames are handled one at a time per transform (the
  * TransformStream awaits each), so their order is kept; a dropped frame is simply not enqueued.
  */
-import { SpeakerSigner } from '@sotto/e2ee';
 import { FrameCrypto } from './frame-crypto.ts';
+import { SignedFrameSender } from './frame-sender.ts';
 import type { ToWorker } from './messages.ts';
 import { SpeakerGate } from './speaker-gate.ts';
 
@@ -27,16 +27,15 @@ let capture = false;
 /** Test-only negative control: frames pass unmodified. */
 let passthrough = false;
 let firstDecryptAt: number | null = null;
-/** Signs what we send (once a second); checks what we receive (mutes what no stage member signed). */
-let signer: SpeakerSigner | null = null;
 let gate: SpeakerGate | null = null;
 let verify = true;
-const sendSignatures = (messages: Uint8Array[]) => {
-  for (const message of messages) self.postMessage({ t: 'sig', message });
-};
-setInterval(() => {
-  if (signer?.due()) void signer.flush().then(sendSignatures);
-}, 200);
+/** Encrypts and signs what we send (frame-sender.ts, shared with bots); the gate checks what we receive. */
+const sender = new SignedFrameSender(frames, {
+  onSignatures: (messages) => {
+    for (const message of messages) self.postMessage({ t: 'sig', message });
+  },
+});
+sender.start();
 frames.onMissingKey = (generation) => self.postMessage({ t: 'missing', generation });
 
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
@@ -74,7 +73,7 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       frames.clear();
       break;
     case 'signer':
-      signer = new SpeakerSigner(m.key, { context: m.context });
+      sender.setSigner(m.key, { context: m.context });
       gate = new SpeakerGate({ context: m.context });
       break;
     case 'roster':
@@ -123,9 +122,8 @@ function pipe(
             // test-only: the plaintext this sender produced (enabled by an explicit option)
             if (capture) self.postMessage({ t: 'plain', frame: data.slice() });
             if (passthrough) return controller.enqueue(frame);
-            const out = await frames.encrypt(data);
+            const out = await sender.encrypt(data);
             if (!out) return;
-            if (signer) void signer.addFrame(out).then(sendSignatures);
             frame.data = toBuffer(out);
             controller.enqueue(frame);
           } else {

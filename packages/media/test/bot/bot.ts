@@ -88,6 +88,7 @@ export class Bot {
   private signal?: SignalClient;
   private slotCount = 0;
   private sendTrack?: Track;
+  private publishing?: Promise<void>;
   private packetizer?: RtpPacketizer;
   private offerId = 0;
   private awaitingAnswer = false;
@@ -160,6 +161,24 @@ export class Bot {
     if (!this.sendTrack || !this.packetizer) throw new Error('this bot does not publish');
     if (this.closed || !this.sendTrack.isOpen()) return false;
     return this.sendTrack.sendMessageBinary(this.packetizer.packet(payload));
+  }
+
+  /**
+   * Publishes the microphone on a bot that joined without (e.g. once the app granted it
+   * canPublish by inviting it on stage); resolves when `sendRtp` can send. Once per bot.
+   */
+  publishMicrophone(timeoutMs = 10_000): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('bot closed'));
+    if (!this.publishing) {
+      const deadline = performance.now() + timeoutMs;
+      this.publishing = this.publish(() => Math.max(1, deadline - performance.now())).catch(
+        (err: unknown) => {
+          this.publishing = undefined; // refused (e.g. no canPublish yet): may be tried again
+          throw err;
+        },
+      );
+    }
+    return this.publishing;
   }
 
   /** The SSRC the bot publishes with. */
@@ -240,7 +259,10 @@ export class Bot {
     await signal.waitFor('join', left());
     await withTimeout(this.connected.promise, left(), 'the peer connection');
     await withTimeout(this.reliableOpen.promise, left(), 'the reliable data channel');
-    if (publish) await this.publish(left);
+    if (publish) {
+      this.publishing = this.publish(left);
+      await this.publishing;
+    }
   }
 
   /** addTrack → trackPublished, then a send-only section whose msid track id is the cid. */

@@ -9,46 +9,15 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SottoApi } from '@sotto/client';
 import { E2eeBot } from '@sotto/client/bot';
 import { decodeHeader } from '@sotto/e2ee';
 import type { Browser } from 'playwright-core';
-import { Bot } from '../../../media/test/bot/bot.ts';
-import { parseRtp } from '../../../media/test/bot/rtp.ts';
 import { launchChromium } from '../../../media/test/support/chromium.ts';
+import { type BotMedia, connectBotMedia, devApi, until } from './bot-support.ts';
 import { type RunningServer, startServer } from './server.ts';
 import { Harness, listenScript, SHOTS, type User } from './support.ts';
 
 const SPEAKER_HZ = 440;
-
-/** A SottoApi signed in as `username` through the dev sign-in (session cookie kept by hand). */
-async function devApi(baseUrl: string, username: string): Promise<SottoApi> {
-  const res = await fetch(`${baseUrl}/api/auth/dev`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', origin: baseUrl },
-    body: JSON.stringify({ username }),
-  });
-  assert.equal(res.status, 200, await res.text());
-  const cookie = res.headers
-    .getSetCookie()
-    .map((c) => c.split(';')[0])
-    .join('; ');
-  assert.ok(cookie, 'a session cookie');
-  return new SottoApi({
-    baseUrl,
-    fetch: (input, init) => {
-      const headers = new Headers(init?.headers);
-      headers.set('cookie', cookie);
-      headers.set('origin', baseUrl);
-      return fetch(input, { ...init, headers });
-    },
-  });
-}
-
-async function until(ok: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
-}
 
 /** Mode and frame duration of an Opus TOC byte's config (RFC 6716 Table 2). */
 function opusKind(toc: number): string {
@@ -87,7 +56,7 @@ describe('a Node bot listens to an end-to-end encrypted room (Chromium speaker)'
 
   it('the bot gets the key as a listener and decrypts the speaker’s Opus frames', async () => {
     let bot: E2eeBot | null = null;
-    let media: Bot | null = null;
+    let media: BotMedia | null = null;
     const logs: string[] = [];
     try {
       ada = await h.newUser(browser, 'ada_bot', 'Ada');
@@ -104,32 +73,15 @@ describe('a Node bot listens to an end-to-end encrypted room (Chromium speaker)'
       const e2ee = bot;
       const raw: Uint8Array[] = [];
       const plain: Uint8Array[] = [];
-      media = await Bot.join(bot.mediaUrl, bot.mediaToken, { slots: 2 });
-      const transport = media;
-      media.onData((packet) => {
-        if (packet.value.case !== 'user') return;
-        const user = packet.value.value;
-        e2ee.receiveData(user.payload, packet.participantIdentity || user.participantIdentity, user.topic);
-      });
-      let queue = Promise.resolve();
-      media.onRtp((rtp) => {
-        const payload = Uint8Array.from(parseRtp(rtp).payload);
-        // in order, one at a time, as the browser worker does
-        queue = queue.then(async () => {
-          const out = await e2ee.decrypt(payload);
-          if (out && plain.length < 500) {
-            raw.push(payload);
-            plain.push(out);
-          }
-        });
-      });
-      bot.start({
-        publish: (payload, to, topic) => {
-          transport.sendData(payload, { reliable: true, topic, destinationIdentities: to });
+      media = await connectBotMedia(bot, {
+        onAudio: (payload, out) => {
+          if (plain.length >= 500) return;
+          raw.push(payload);
+          plain.push(out);
         },
       });
       await until(() => plain.length > 50 && e2ee.stats.speakers.verified > 0, 30_000);
-      await queue;
+      await media.drained();
       const stats = bot.stats;
       assert.ok(plain.length > 50, `the bot decrypted ${plain.length} frames: ${JSON.stringify(stats)}`);
       assert.ok(stats.generation !== null, 'the bot holds a room key');

@@ -149,3 +149,25 @@ export function e2eeStats(user: User): Promise<Stats> {
       ).sottoSession?.e2eeStats() ?? null,
   );
 }
+
+// ---- the media-node canary ----
+
+/** Length of the byte windows the canary looks for. */
+export const CANARY_WINDOW = 8;
+
+/**
+ * How many CANARY_WINDOW-byte windows of the plaintext `frames` occur in the `payloads` the
+ * media node forwarded (0: no plaintext fragment reached it).
+ */
+export function leakedWindows(frames: ArrayLike<number>[], payloads: Buffer[]): number {
+  const seen = new Set<string>();
+  for (const p of payloads)
+    for (let i = 0; i + CANARY_WINDOW <= p.length; i++) seen.add(p.toString('hex', i, i + CANARY_WINDOW));
+  let leaks = 0;
+  for (const f of frames) {
+    const b = Buffer.from(Array.from(f));
+    for (let i = 0; i + CANARY_WINDOW <= b.length; i++)
+      if (seen.has(b.toString('hex', i, i + CANARY_WINDOW))) leaks++;
+  }
+  return leaks;
+}
