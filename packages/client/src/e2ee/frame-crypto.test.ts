@@ -58,3 +58,17 @@ test('ratchet: a receiver derives later steps; a newcomer given step n cannot re
   assert.equal(old.hasGeneration(2), false);
   assert.equal(await old.decrypt((await alice.encrypt(opus(7))) as Uint8Array), null);
 });
+
+test('frames under made-up generations cause at most one key request a second', async () => {
+  const rx = new FrameCrypto();
+  const asked: number[] = [];
+  rx.onMissingKey = (g) => asked.push(g);
+  for (let g = 10; g < 60; g++) {
+    const tx = new FrameCrypto();
+    tx.setBaseKey(g, 0, key(g));
+    await tx.setSendKey({ generation: g, step: 0, leaf: 1 });
+    assert.equal(await rx.decrypt((await tx.encrypt(opus(g))) as Uint8Array), null);
+  }
+  assert.deepEqual(asked, [10], '50 unknown generations in a burst: one request');
+  assert.equal(rx.stats.dropped.unknown_key, 50);
+});

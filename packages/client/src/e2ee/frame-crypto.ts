@@ -72,7 +72,7 @@ export class FrameCrypto {
   readonly stats: FrameCryptoStats = { encrypted: 0, decrypted: 0, unsent: 0, dropped: {} };
   /** Called (at most once a second per generation) when frames arrive for a generation we lack. */
   onMissingKey: ((generation: number) => void) | null = null;
-  readonly #missingAt = new Map<number, number>();
+  #lastMissingAt = 0;
 
   constructor(options: FrameCryptoOptions = {}) {
     this.#domain = options.domain ? new TextEncoder().encode(options.domain) : null;
@@ -281,10 +281,15 @@ export class FrameCrypto {
     return opened;
   }
 
+  /**
+   * At most one missing-key report a second in all: frames with made-up KIDs (a tampering node,
+   * garbage) must not turn every listener into a stream of key requests, each costing the key
+   * holder an HPKE seal.
+   */
   #missing(generation: number): void {
     const now = Date.now();
-    if ((this.#missingAt.get(generation) ?? 0) > now - 1000) return;
-    this.#missingAt.set(generation, now);
+    if (this.#lastMissingAt > now - 1000) return;
+    this.#lastMissingAt = now;
     this.onMissingKey?.(generation);
   }
 }

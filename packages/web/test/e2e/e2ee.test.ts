@@ -30,10 +30,12 @@ import type { Browser } from 'playwright-core';
 import { launchChromium } from '../../../media/test/support/chromium.ts';
 import { type RunningServer, startServer } from './server.ts';
 import {
+  CANARY_WINDOW,
   e2eeStats,
   Harness,
   type HookOptions,
   hookScript,
+  leakedWindows,
   listenScript,
   SHOTS,
   type User,
@@ -41,7 +43,7 @@ import {
 
 const SPEAKER_HZ = 440;
 const LISTENER_HZ = 660;
-const WINDOW = 8;
+const WINDOW = CANARY_WINDOW;
 
 /** How many of `frames` the user's current keys open (test hook; replay windows ignored). */
 function tryDecrypt(user: User, frames: Buffer[]): Promise<number | null> {
@@ -72,19 +74,6 @@ function loudest(user: User, ms: number): Promise<number> {
   );
 }
 
-/** Every 8-byte window of the plaintext frames that occurs in a forwarded payload. */
-function leakedWindows(frames: number[][], payloads: Buffer[]): number {
-  const seen = new Set<string>();
-  for (const p of payloads)
-    for (let i = 0; i + WINDOW <= p.length; i++) seen.add(p.toString('hex', i, i + WINDOW));
-  let leaks = 0;
-  for (const f of frames) {
-    const b = Buffer.from(f);
-    for (let i = 0; i + WINDOW <= b.length; i++) if (seen.has(b.toString('hex', i, i + WINDOW))) leaks++;
-  }
-  return leaks;
-}
-
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -95,7 +84,7 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000
 }
 
 describe('end-to-end encrypted audio (Chromium, real media node with a payload tap)', {
-  timeout: 300_000,
+  timeout: 600_000,
 }, () => {
   let server: RunningServer;
   let dir: string;
@@ -267,6 +256,9 @@ describe('end-to-end encrypted audio (Chromium, real media node with a payload t
       console.log(
         `# listener without E2EE given ciphertext: loudest ${(await loudest(eve, 3000)).toFixed(1)} dBFS`,
       );
+      // done with them: pages left playing (and a keyless one asking for keys) load the 2 cores
+      await dora.page.close();
+      await eve.page.close();
     } catch (err) {
       await h.failWithLogs(err);
     }
@@ -331,6 +323,8 @@ describe('end-to-end encrypted audio (Chromium, real media node with a payload t
       const leaks = leakedWindows(big, forwarded.get(room) ?? []);
       console.log(`# canary (E2EE off): ${leaks} shared ${WINDOW}-byte windows`);
       assert.ok(leaks > big.length, 'the canary sees plaintext when it is there');
+      await gus.page.close(); // the clear room is done (see the test above)
+      await fred.page.close();
     } catch (err) {
       await h.failWithLogs(err);
     }
