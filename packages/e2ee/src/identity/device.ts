@@ -24,6 +24,7 @@
 
 import { exportPublicKey, generateWrapKeyPair, type WrapKeyPair, x25519PublicKeyOf } from '../hpke/wrap.ts';
 import { bytesEqualConstantTime, concatBytes, utf8 } from '../sframe/bytes.ts';
+import { ByteReader } from '../util/byte-reader.ts';
 
 export const DEVICE_IDENTITY_LABEL = 'sotto/e2ee/v1/device-identity';
 export const ED25519_PUBLIC_KEY_BYTES = 32;
@@ -104,49 +105,12 @@ export function encodeDeviceRef(ref: DeviceRef): Uint8Array<ArrayBuffer> {
   );
 }
 
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
-
-class Reader {
-  private offset = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-  take(n: number): Uint8Array {
-    if (this.offset + n > this.bytes.length) throw new IdentityError('bad_encoding', 'truncated');
-    const out = this.bytes.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    return out;
-  }
-  prefixed(): Uint8Array {
-    const len = this.take(2);
-    return this.take((len[0]! << 8) | len[1]!);
-  }
-  text(name: string): string {
-    const bytes = this.prefixed();
-    if (bytes.length === 0 || bytes.length > MAX_ID_BYTES) {
-      throw new IdentityError('bad_encoding', `${name} length`);
-    }
-    try {
-      return textDecoder.decode(bytes);
-    } catch {
-      throw new IdentityError('bad_encoding', `${name} is not UTF-8`);
-    }
-  }
-  expect(prefix: Uint8Array): void {
-    const got = this.take(prefix.length);
-    for (let i = 0; i < prefix.length; i++) {
-      if (got[i] !== prefix[i]) throw new IdentityError('bad_encoding', 'wrong label');
-    }
-  }
-  end(): void {
-    if (this.offset !== this.bytes.length) throw new IdentityError('bad_encoding', 'trailing bytes');
-  }
-}
-
 /** Strict inverse of `encodeDeviceRef` (rejects other labels and trailing bytes). */
 export function decodeDeviceRef(bytes: Uint8Array): DeviceRef {
-  const r = new Reader(bytes);
+  const r = new ByteReader(bytes, (detail) => new IdentityError('bad_encoding', detail));
   r.expect(concatBytes(utf8('sotto/e2ee/v1/device'), Uint8Array.of(0)));
-  const userId = r.text('userId');
-  const deviceId = r.text('deviceId');
+  const userId = r.text('userId', MAX_ID_BYTES);
+  const deviceId = r.text('deviceId', MAX_ID_BYTES);
   r.end();
   return { userId, deviceId };
 }
@@ -164,10 +128,10 @@ export function encodeDeviceIdentity(identity: DeviceIdentity): Uint8Array<Array
 }
 
 export function decodeDeviceIdentity(bytes: Uint8Array): DeviceIdentity {
-  const r = new Reader(bytes);
+  const r = new ByteReader(bytes, (detail) => new IdentityError('bad_encoding', detail));
   r.expect(concatBytes(utf8(DEVICE_IDENTITY_LABEL), Uint8Array.of(0)));
-  const userId = r.text('userId');
-  const deviceId = r.text('deviceId');
+  const userId = r.text('userId', MAX_ID_BYTES);
+  const deviceId = r.text('deviceId', MAX_ID_BYTES);
   const signingPublicKey = Uint8Array.from(r.take(ED25519_PUBLIC_KEY_BYTES));
   const hpkePublicKey = Uint8Array.from(r.take(X25519_KEY_BYTES));
   r.end();

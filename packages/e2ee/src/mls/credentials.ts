@@ -57,6 +57,7 @@ import {
   verifyEd25519,
 } from '../identity/device.ts';
 import { bytesEqualConstantTime, concatBytes, encodeBigEndian, utf8 } from '../sframe/bytes.ts';
+import { ByteReader } from '../util/byte-reader.ts';
 
 export const CREDENTIAL_LABEL = 'sotto/e2ee/mls-credential';
 export const CREDENTIAL_VERSION = 1;
@@ -110,7 +111,6 @@ export class CredentialDecodeError extends Error {
 
 const LABEL_BYTES = concatBytes(utf8(CREDENTIAL_LABEL), Uint8Array.of(0));
 const BINDING_LABEL_BYTES = concatBytes(utf8(BINDING_LABEL), Uint8Array.of(0));
-const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function u16(n: number): Uint8Array {
   return Uint8Array.of(n >> 8, n & 0xff);
@@ -160,32 +160,6 @@ export function encodeDeviceCredential(c: DeviceCredential): Uint8Array<ArrayBuf
   return concatBytes(credentialBody(c), c.signature);
 }
 
-class Reader {
-  private offset = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-  take(n: number): Uint8Array {
-    if (this.offset + n > this.bytes.length) throw new CredentialDecodeError('bad_encoding', 'truncated');
-    const out = this.bytes.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    return out;
-  }
-  text(name: string): string {
-    const len = this.take(2);
-    const bytes = this.take((len[0]! << 8) | len[1]!);
-    if (bytes.length === 0 || bytes.length > MAX_FIELD_BYTES) {
-      throw new CredentialDecodeError('bad_encoding', `${name} length`);
-    }
-    try {
-      return fatalUtf8.decode(bytes);
-    } catch {
-      throw new CredentialDecodeError('bad_encoding', `${name} is not UTF-8`);
-    }
-  }
-  get rest(): number {
-    return this.bytes.length - this.offset;
-  }
-}
-
 function isLegacyDeviceRef(bytes: Uint8Array): boolean {
   try {
     decodeDeviceRef(bytes);
@@ -200,7 +174,7 @@ function isLegacyDeviceRef(bytes: Uint8Array): boolean {
  * for another version (or the device-ref-only identity used before bindings), else 'bad_encoding'.
  */
 export function decodeDeviceCredential(identity: Uint8Array): DeviceCredential {
-  const r = new Reader(identity);
+  const r = new ByteReader(identity, (detail) => new CredentialDecodeError('bad_encoding', detail));
   const label = r.take(Math.min(LABEL_BYTES.length, identity.length));
   if (!bytesEqualConstantTime(label, LABEL_BYTES)) {
     if (isLegacyDeviceRef(identity)) {
@@ -212,10 +186,10 @@ export function decodeDeviceCredential(identity: Uint8Array): DeviceCredential {
   if (version !== CREDENTIAL_VERSION) {
     throw new CredentialDecodeError('unsupported_version', `version ${version}`);
   }
-  const userId = r.text('userId');
-  const deviceId = r.text('deviceId');
+  const userId = r.text('userId', MAX_FIELD_BYTES);
+  const deviceId = r.text('deviceId', MAX_FIELD_BYTES);
   const devicePublicKey = Uint8Array.from(r.take(ED25519_PUBLIC_KEY_BYTES));
-  const room = r.text('room');
+  const room = r.text('room', MAX_FIELD_BYTES);
   const t = r.take(8);
   let notAfterBig = 0n;
   for (const b of t) notAfterBig = (notAfterBig << 8n) | BigInt(b);
