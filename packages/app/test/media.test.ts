@@ -211,6 +211,39 @@ forEachBackend('media', (start) => {
       { mediaDisconnectGraceMs: 1500 },
     ));
 
+  test('a moderator whose client reconnects with the same token within the grace keeps the room', () =>
+    withStack(
+      start,
+      async (s) => {
+        // livekit-client's full reconnect (after a resume is refused) rejoins with the same token:
+        // the same handle leaves and joins again; its departure must be called off
+        const mod = await s.user('mod_m6', 'Moderator Six');
+        const lis = await s.user('lis_m6');
+        const room = await createRoom(mod);
+        const mj = await join(mod, room.id);
+        await join(lis, room.id);
+        const mediaRoom = mediaRoomOf(mj.mediaToken);
+        const bot = await Bot.join(mj.mediaUrl, mj.mediaToken);
+        await eventually(() => participant(s, mediaRoom, mj.handle), 5000, 'moderator on media');
+        bot.close();
+        await eventually(
+          async () => ((await participant(s, mediaRoom, mj.handle)) ? undefined : true),
+          5000,
+          'old connection gone from the node',
+        );
+        const back = await Bot.join(mj.mediaUrl, mj.mediaToken); // same token, same handle
+        try {
+          await new Promise((r) => setTimeout(r, 2500)); // past the grace period
+          const st = (await lis.get<RoomState>(`/api/rooms/${room.id}`)).body;
+          assert.equal(st.status, 'live');
+          assert.equal(roleOf(st, mod.id), 'moderator');
+        } finally {
+          back.close();
+        }
+      },
+      { mediaDisconnectGraceMs: 1500 },
+    ));
+
   test('hardened rooms (closed ones by default) mark their media tokens; other rooms do not', () =>
     withStack(start, async (s) => {
       const mod = await s.user('mod_hard');

@@ -47,6 +47,8 @@ export class RoomService {
   private lastChatAt = 0;
   /** Departures waiting out the reconnect grace period, by media handle. */
   private readonly departing = new Map<string, NodeJS.Timeout>();
+  /** Handle → the media node's participant sid of its latest connection (stale participant_left). */
+  private readonly mediaSids = new Map<string, string>();
 
   constructor(
     private readonly db: Db,
@@ -550,15 +552,29 @@ export class RoomService {
           await this.media.remove(mediaId, handle);
           return;
         }
+        // back within the grace — livekit-client's full reconnect reuses the token, so the handle
+        if (ev.participant?.sid) this.mediaSids.set(handle, ev.participant.sid);
+        this.cancelDeparture(handle);
         await this.media.setCanPublish(mediaId, handle, rules.mayPublish(facts(current)));
       } else if (ev.event === 'participant_left' && current) {
+        const latest = this.mediaSids.get(handle);
+        if (latest && ev.participant?.sid && latest !== ev.participant.sid) return; // an older connection
+        this.mediaSids.delete(handle);
         log.info('member disconnected from media', { room: mediaId, handle });
         this.departAfterGrace(room.id, handle);
       }
     });
   }
 
-  /** Treats a dropped media connection as a quiet leave unless the member rejoined meanwhile. */
+  private cancelDeparture(handle: string): void {
+    clearTimeout(this.departing.get(handle));
+    this.departing.delete(handle);
+  }
+
+  /**
+   * Treats a dropped media connection as a quiet leave unless the member came back meanwhile:
+   * with a new handle (a page reload joins again) or on the same one (participant_joined cancels).
+   */
   private departAfterGrace(roomId: string, handle: string): void {
     if (this.departing.has(handle)) return;
     const timer = setTimeout(() => {
