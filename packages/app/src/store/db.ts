@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { migrations } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -45,7 +45,18 @@ export async function openDatabase(url: string): Promise<OpenedDb> {
   } else {
     throw new Error(`unsupported database URL (want sqlite:PATH or postgres://…): ${url.split(':')[0]}:…`);
   }
-  const { error } = await new Migrator({ db: opened.db, provider: migrations }).migrateToLatest();
+  // PostgreSQL: keep the migration tables in our own schema (the search_path's first). Kysely
+  // otherwise looks for them by name in every schema, so two installations sharing a database in
+  // different schemas would each skip creating them (seen with two test runs at once).
+  const migrationTableSchema =
+    opened.engine === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(opened.db)).rows[0]?.schema
+      : undefined;
+  const { error } = await new Migrator({
+    db: opened.db,
+    provider: migrations,
+    ...(migrationTableSchema ? { migrationTableSchema } : {}),
+  }).migrateToLatest();
   if (error) {
     await opened.db.destroy();
     throw error instanceof Error ? error : new Error(String(error));
