@@ -111,20 +111,34 @@ export async function startStack(backend: Backend, opts: StackOptions = {}): Pro
   });
   const twirp = opts.record ? await startRecorder(node.httpUrl) : undefined;
   const apiUrl = twirp?.url ?? node.httpUrl;
-  app = await createAppServer({
-    database: db.url,
-    media: {
-      apiUrl,
-      apiKey: API_KEY,
-      apiSecret: API_SECRET,
-      publicUrl: opts.noPublicUrl ? undefined : node.url,
-    },
-    dev: opts.dev ?? true,
-    reportRetentionDays: opts.reportRetentionDays,
-    webDist: opts.webDist,
-    sseHeartbeatMs: opts.sseHeartbeatMs,
-    mediaDisconnectGraceMs: opts.mediaDisconnectGraceMs ?? 300,
-  });
+  const teardown = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await node.stop();
+    await twirp?.close();
+    await webhooks?.close();
+  };
+  try {
+    app = await createAppServer({
+      database: db.url,
+      media: {
+        apiUrl,
+        apiKey: API_KEY,
+        apiSecret: API_SECRET,
+        publicUrl: opts.noPublicUrl ? undefined : node.url,
+      },
+      dev: opts.dev ?? true,
+      reportRetentionDays: opts.reportRetentionDays,
+      webDist: opts.webDist,
+      sseHeartbeatMs: opts.sseHeartbeatMs,
+      mediaDisconnectGraceMs: opts.mediaDisconnectGraceMs ?? 300,
+    });
+  } catch (err) {
+    // a stack that failed to start (e.g. a migration) must not keep the test process alive
+    await teardown();
+    await db.drop();
+    throw err;
+  }
   const running = app;
   return {
     app: running,
@@ -142,11 +156,7 @@ export async function startStack(backend: Backend, opts: StackOptions = {}): Pro
     },
     anonymous: () => new Client(url),
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await node.stop();
-      await twirp?.close();
-      await webhooks?.close();
+      await teardown();
       await running.close();
       await db.drop();
     },
