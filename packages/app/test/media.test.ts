@@ -15,10 +15,10 @@ import {
 import { eventually } from '../../media/test/api/signal-client.ts';
 import { Bot } from '../../media/test/bot/bot.ts';
 import { API_KEY, API_SECRET } from '../../media/test/support/node.ts';
-import type { RoomState } from '../src/api/schemas.ts';
+import type { JoinRoomResponse, RoomState } from '../src/api/schemas.ts';
 import { forEachBackend, withStack } from './support/each.ts';
 import { assertProblem, createRoom, join, roleOf } from './support/rooms.ts';
-import type { Stack } from './support/stack.ts';
+import type { Client, Stack } from './support/stack.ts';
 
 function mediaRoomOf(token: string): string {
   const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as {
@@ -178,27 +178,34 @@ forEachBackend('media', (start) => {
       assert.equal(st.status, 'ended');
     }));
 
-  test('a moderator whose media drops and who rejoins within the grace (a page reload) keeps the room', () =>
+  /**
+   * A moderator's media connection drops and comes back within the reconnect grace — `again`
+   * gives the media URL and token it comes back with — and the room must still be live with them
+   * as its moderator after the grace.
+   */
+  const dropsAndComesBack = (
+    name: string,
+    again: (mod: Client, roomId: string, first: JoinRoomResponse) => Promise<JoinRoomResponse>,
+  ) =>
     withStack(
       start,
       async (s) => {
-        const mod = await s.user('mod_m5', 'Moderator Five');
-        const lis = await s.user('lis_m5');
+        const mod = await s.user(`mod_${name}`, 'Moderator');
+        const lis = await s.user(`lis_${name}`);
         const room = await createRoom(mod);
         const first = await join(mod, room.id);
         await join(lis, room.id);
         const bot = await Bot.join(first.mediaUrl, first.mediaToken);
         const mediaRoom = mediaRoomOf(first.mediaToken);
         await eventually(() => participant(s, mediaRoom, first.handle), 5000, 'moderator on media');
-        bot.close(); // the reload: the node reports participant_left
+        bot.close(); // the node reports participant_left
         await eventually(
           async () => ((await participant(s, mediaRoom, first.handle)) ? undefined : true),
           5000,
           'old connection gone from the node',
         );
-        const again = await join(mod, room.id); // the reloaded page joins again
-        assert.equal(again.state.me?.role, 'moderator');
-        const back = await Bot.join(again.mediaUrl, again.mediaToken);
+        const j = await again(mod, room.id, first);
+        const back = await Bot.join(j.mediaUrl, j.mediaToken);
         try {
           await new Promise((r) => setTimeout(r, 2500)); // past the grace period
           const st = (await lis.get<RoomState>(`/api/rooms/${room.id}`)).body;
@@ -209,40 +216,19 @@ forEachBackend('media', (start) => {
         }
       },
       { mediaDisconnectGraceMs: 1500 },
-    ));
+    );
 
+  test('a moderator whose media drops and who rejoins within the grace (a page reload) keeps the room', () =>
+    dropsAndComesBack('reload', async (mod, roomId) => {
+      const again = await join(mod, roomId); // the reloaded page joins again: a new handle
+      assert.equal(again.state.me?.role, 'moderator');
+      return again;
+    }));
+
+  // livekit-client's full reconnect (after a resume is refused) rejoins with the same token: the
+  // same handle leaves and joins again, and its departure must be called off
   test('a moderator whose client reconnects with the same token within the grace keeps the room', () =>
-    withStack(
-      start,
-      async (s) => {
-        // livekit-client's full reconnect (after a resume is refused) rejoins with the same token:
-        // the same handle leaves and joins again; its departure must be called off
-        const mod = await s.user('mod_m6', 'Moderator Six');
-        const lis = await s.user('lis_m6');
-        const room = await createRoom(mod);
-        const mj = await join(mod, room.id);
-        await join(lis, room.id);
-        const mediaRoom = mediaRoomOf(mj.mediaToken);
-        const bot = await Bot.join(mj.mediaUrl, mj.mediaToken);
-        await eventually(() => participant(s, mediaRoom, mj.handle), 5000, 'moderator on media');
-        bot.close();
-        await eventually(
-          async () => ((await participant(s, mediaRoom, mj.handle)) ? undefined : true),
-          5000,
-          'old connection gone from the node',
-        );
-        const back = await Bot.join(mj.mediaUrl, mj.mediaToken); // same token, same handle
-        try {
-          await new Promise((r) => setTimeout(r, 2500)); // past the grace period
-          const st = (await lis.get<RoomState>(`/api/rooms/${room.id}`)).body;
-          assert.equal(st.status, 'live');
-          assert.equal(roleOf(st, mod.id), 'moderator');
-        } finally {
-          back.close();
-        }
-      },
-      { mediaDisconnectGraceMs: 1500 },
-    ));
+    dropsAndComesBack('reconnect', async (_mod, _roomId, first) => first));
 
   test('hardened rooms (closed ones by default) mark their media tokens; other rooms do not', () =>
     withStack(start, async (s) => {
