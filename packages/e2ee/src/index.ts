@@ -131,7 +131,7 @@ export {
   securityCodeFrom,
   stageCiphersuite,
 } from './mls/stage.ts';
-export { concatBytes } from './sframe/bytes.ts';
+export { bytesEqualConstantTime, concatBytes } from './sframe/bytes.ts';
 export { type DecryptedFrame, SFrameContext, type SFrameContextOptions } from './sframe/context.ts';
 export { isSFrameError, SFrameError, type SFrameErrorCode } from './sframe/errors.ts';
 export {

@@ -13,7 +13,7 @@
  *    identity, and the node holds no key), checked before decrypting so a forgery cannot move
  *    the replay window.
  */
-import { decodeHeader, decodeKid } from '@sotto/e2ee';
+import { bytesEqualConstantTime, decodeHeader, decodeKid } from '@sotto/e2ee';
 import { FrameCrypto } from './frame-crypto.ts';
 import type { FrameKeySink, StageRosters } from './keys.ts';
 
@@ -90,7 +90,7 @@ export class LevelChannel implements FrameKeySink {
     const listed = this.rosters().get(generation)?.get(leaf);
     if (!listed) return this.#reject('not_on_stage');
     const announced = this.deviceKeyOf(fromHandle);
-    if (!announced || !sameBytes(listed, announced)) return this.#reject('wrong_sender');
+    if (!announced || !bytesEqualConstantTime(listed, announced)) return this.#reject('wrong_sender');
     const plain = await this.#frames.decrypt(payload);
     if (!plain) return this.#reject('undecryptable');
     if (plain.length !== PLAINTEXT_BYTES || plain[0] !== VERSION) return this.#reject('malformed');
@@ -102,11 +102,4 @@ export class LevelChannel implements FrameKeySink {
     this.stats.rejected[why] = (this.stats.rejected[why] ?? 0) + 1;
     return null;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return d === 0;
 }

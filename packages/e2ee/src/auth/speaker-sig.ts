@@ -36,7 +36,7 @@
  */
 
 import { ED25519_SIGNATURE_BYTES, signEd25519, verifyEd25519 } from '../identity/device.ts';
-import { concatBytes, encodeBigEndian, utf8 } from '../sframe/bytes.ts';
+import { bytesEqualConstantTime, concatBytes, encodeBigEndian, utf8 } from '../sframe/bytes.ts';
 import { decodeHeader } from '../sframe/header.ts';
 
 export const SPEAKER_SIG_VERSION = 1;
@@ -254,13 +254,6 @@ function prune<K>(m: Map<K, unknown> | Set<K>, max: number): void {
   }
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
-}
-
 /** Receiver side: records received frames, checks signature messages, gives per-frame verdicts. */
 export class SpeakerVerifier {
   private readonly roster: SpeakerRoster;
@@ -330,7 +323,7 @@ export class SpeakerVerifier {
     const received = s.received.get(ctr);
     if (signed !== undefined) {
       if (received === undefined) return 'unverified';
-      return equalBytes(await received, signed) ? 'verified' : 'forged';
+      return bytesEqualConstantTime(await received, signed) ? 'verified' : 'forged';
     }
     return s.badClaims.has(ctr) ? 'forged' : 'unverified';
   }
