@@ -54,8 +54,11 @@ test('ratchet: a receiver derives later steps; a newcomer given step n cannot re
   assert.deepEqual(await newcomer.decrypt(later), opus(6));
   assert.equal(await newcomer.decrypt(early), null, 'earlier audio stays sealed');
   // forgetting old generations
+  old.setBaseKey(4, 0, key(4));
+  assert.deepEqual(old.generations, [2, 4]);
   old.forgetBefore(3);
   assert.equal(old.hasGeneration(2), false);
+  assert.deepEqual(old.generations, [4]);
   assert.equal(await old.decrypt((await alice.encrypt(opus(7))) as Uint8Array), null);
 });
 

@@ -93,6 +93,11 @@ export class FrameCrypto {
     for (const k of [...this.#derived.keys()]) if (k.startsWith(`${generation}:`)) this.#derived.delete(k);
   }
 
+  /** The generations we hold a base key for, ascending. */
+  get generations(): number[] {
+    return [...this.#anchors.keys()].sort((a, b) => a - b);
+  }
+
   hasGeneration(generation: number): boolean {
     return this.#anchors.has(generation);
   }

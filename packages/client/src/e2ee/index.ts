@@ -72,6 +72,8 @@ export interface E2eeStats extends FrameCryptoStats {
   /** Encrypted speaking levels (hardened rooms): sent, received, rejected by reason. */
   levels: LevelStats;
   generation: number | null;
+  /** Generations the frame worker holds keys for (can outlive `generation`, e.g. after leaving). */
+  keyGenerations: number[];
   isKeyHolder: boolean;
   /** In the stage's MLS group (moderators and speakers, once their Welcome arrived). */
   inStageGroup: boolean;
@@ -191,6 +193,7 @@ export class RoomE2ee {
           levels: structuredClone(levels.stats),
           firstDecryptAt: m.firstDecryptAt,
           generation: keys?.generation ?? null,
+          keyGenerations: m.keyGenerations,
           isKeyHolder: keys?.isHolder ?? false,
           inStageGroup: keys?.inStageGroup ?? false,
           securityCode: keys?.securityCode ?? null,

@@ -36,6 +36,8 @@ export type FromWorker =
       stats: FrameCryptoStats;
       firstDecryptAt: number | null;
       speakers: SpeakerGateStats;
+      /** Generations the worker holds frame keys for (what it could still open). */
+      keyGenerations: number[];
     }
   /** A signature over the frames we sent: publish it to the room. */
   | { t: 'sig'; message: Uint8Array }

@@ -67,6 +67,7 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
         stats: frames.stats,
         firstDecryptAt,
         speakers: gate?.stats ?? { verified: 0, muted: 0, forged: 0, badSignatures: 0 },
+        keyGenerations: frames.generations,
       });
       break;
     case 'clear':
