@@ -490,9 +490,9 @@ export class Participant {
     this.room.onTrackPublished(this, p.info, p.up);
   }
 
-  /** RTCP sender reports for every track we forward to this participant (called once a second). */
+  /** RTCP sender reports for the tracks we forward to this participant that are due one. */
   sendSenderReports(now: number, wallMs: number): void {
-    for (const slot of this.slots.values()) slot.down?.sendReport(now, wallMs);
+    for (const slot of this.slots.values()) slot.down?.reportIfDue(now, wallMs);
   }
 
   unpublish(trackSid: string): void {

@@ -51,8 +51,6 @@ export type PayloadTamper = (room: string, trackSid: string, payload: Buffer) =>
 const SPEAKING_LEVEL = 0.005;
 const TICK_MS = 300;
 const UPDATE_BATCH_MS = 50;
-/** RTCP sender reports every 3 ticks (0.9 s). */
-const SR_EVERY_TICKS = 3;
 
 function encode(message: SignalMessage): Uint8Array {
   return new SignalResponse({ message }).toBinary();
@@ -69,7 +67,6 @@ export class Room implements RoomLink {
   private tickTimer?: NodeJS.Timeout;
   private readonly dirty = new Map<string, Participant>(); // participant sid → changed since last batch
   private updateTimer?: NodeJS.Timeout;
-  private ticks = 0;
   private emptyTimer?: NodeJS.Timeout;
   private everJoined = false;
   closed = false;
@@ -259,15 +256,12 @@ export class Room implements RoomLink {
     }
   }
 
-  /** The room's clock: active speakers every tick, RTCP sender reports every third. */
+  /** The room's clock: active speakers, and the RTCP sender reports that are due. */
   private tick(): void {
-    this.ticks++;
     this.updateSpeakers();
-    if (this.ticks % SR_EVERY_TICKS === 0) {
-      const now = performance.now();
-      const wall = performance.timeOrigin + now;
-      for (const p of this.participants.values()) p.sendSenderReports(now, wall);
-    }
+    const now = performance.now();
+    const wall = performance.timeOrigin + now;
+    for (const p of this.participants.values()) p.sendSenderReports(now, wall);
   }
 
   /** Active speakers from RFC 6464 levels; sends only changes, loudest first. */

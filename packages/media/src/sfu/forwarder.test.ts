@@ -477,4 +477,37 @@ describe('RTCP sender reports', () => {
     down.sendReport(100 + 6000, Date.now());
     assert.equal(sink.sent.length, 2, 'no report after 5 s without packets');
   });
+
+  it('reports are due about a second after forwarding starts, then every 2.5–7.5 s, at a phase of their own', () => {
+    /** The times (ms, 50 ms resolution) at which a DownTrack sent its reports over `ms`. */
+    const reportTimes = (ms: number): number[] => {
+      const sink = new RecordingSink();
+      const down = new DownTrack(7, 111, sink);
+      const times: number[] = [];
+      for (let t = 0; t <= ms; t += 50) {
+        if (t % 20 === 0) down.write(rtp({ seq: t / 20, ts: t * 48, ssrc: 5 }), 5, t / 20, t * 48, t);
+        const before = sink.sent.length;
+        down.reportIfDue(t, Date.now());
+        if (sink.sent.slice(before).some((b) => b[1] === 200)) times.push(t);
+      }
+      return times;
+    };
+    const runs = Array.from({ length: 40 }, () => reportTimes(30_000));
+    for (const times of runs) {
+      const [first = -1, ...rest] = times;
+      assert.ok(first >= 500 && first <= 1550, `first report at ${first} ms`);
+      let prev = first;
+      for (const t of rest) {
+        assert.ok(t - prev >= 2500 && t - prev <= 7550, `interval ${t - prev} ms`);
+        prev = t;
+      }
+      assert.ok(times.length >= 4 && times.length <= 12, `${times.length} reports in 30 s`);
+    }
+    // spread: 40 subscribers' first reports do not all fall in one 300 ms room tick
+    const firsts = runs.map((t) => t[0] ?? 0);
+    assert.ok(Math.max(...firsts) - Math.min(...firsts) > 300, `first reports spread over ${firsts}`);
+    const none = new DownTrack(8, 111, new RecordingSink());
+    none.reportIfDue(10_000, Date.now());
+    assert.equal((none.sink as RecordingSink).sent.length, 0, 'nothing before the first packet');
+  });
 });

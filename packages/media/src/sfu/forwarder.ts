@@ -26,6 +26,8 @@ export class DownTrack {
   private lastSeq: number;
   private lastTs: number;
   private lastAt = 0;
+  /** When our next sender report is due (0: not scheduled yet). */
+  private nextReportAt = 0;
 
   constructor(
     readonly ssrc: number,
@@ -77,9 +79,24 @@ export class DownTrack {
   }
 
   /**
-   * Our RTCP sender report (RFC 3550 §6.4.1) with an SDES CNAME, sent once a second by the room
-   * rather than by a native handler inspecting every packet. Nothing while we have not sent in
-   * the last few seconds (a muted or silent source).
+   * Sends a sender report when one is due: the first about a second after we start forwarding (so
+   * the receiver soon maps our clock to wall time), then every 5 s on average, each interval drawn
+   * from 0.5–1.5 × 5 s (RFC 3550 §6.3.1; libwebrtc's audio interval). The room calls this on every
+   * tick for every subscriber; the random phase spreads a big room's reports — and the receiver
+   * reports they provoke — over the interval instead of one burst that holds up the packets
+   * behind it and wakes the node's socket thread once per reply.
+   */
+  reportIfDue(now: number, wallMs: number): void {
+    if (this.packets === 0 || now < this.nextReportAt) return;
+    const first = this.nextReportAt === 0;
+    this.nextReportAt = now + (first ? FIRST_SR_MS : SR_INTERVAL_MS) * (0.5 + Math.random());
+    if (!first) this.sendReport(now, wallMs);
+  }
+
+  /**
+   * Our RTCP sender report (RFC 3550 §6.4.1) with an SDES CNAME, sent by the room's clock
+   * (`reportIfDue`) rather than by a native handler inspecting every packet. Nothing while we have
+   * not sent in the last few seconds (a muted or silent source).
    */
   sendReport(now: number, wallMs: number): void {
     if (this.packets === 0 || now - this.lastAt > SR_QUIET_MS) return;
@@ -99,6 +116,8 @@ export class DownTrack {
 }
 
 const SR_QUIET_MS = 5000;
+const FIRST_SR_MS = 1000;
+const SR_INTERVAL_MS = 5000;
 const NTP_EPOCH_OFFSET_S = 2_208_988_800; // 1900 → 1970
 const CNAME = Buffer.from('sotto');
 

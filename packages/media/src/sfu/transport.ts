@@ -147,7 +147,7 @@ export class PeerTransport {
 
   /**
    * RTCP for a track we send, when the receiver negotiated NACK: retransmission from a small
-   * buffer (~2 s of audio). Sender reports come from DownTrack.sendReport, once a second.
+   * buffer (~2 s of audio). Sender reports come from DownTrack.reportIfDue (every 5 s on average).
    */
   static retransmitOnNack(track: Track): void {
     track.setMediaHandler(new ndc.RtcpNackResponder(NACK_BUFFER_PACKETS));
