@@ -8,18 +8,11 @@ import { decodeHeader, decodeKid } from '@sotto/e2ee';
 import { FrameCrypto } from './frame-crypto.ts';
 import { SignedFrameSender } from './frame-sender.ts';
 import { SpeakerGate } from './speaker-gate.ts';
+import { signingKeyPair } from './test-keys.ts';
 
 const context = new TextEncoder().encode('sotto room r1');
 const GEN = 42;
 const LEAF = 3;
-
-async function ed() {
-  const k = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair;
-  return { priv: k.privateKey, pub: new Uint8Array(await crypto.subtle.exportKey('raw', k.publicKey)) };
-}
 
 function opusLike(i: number): Uint8Array {
   // a CELT TOC byte and a recognisable body
@@ -38,7 +31,7 @@ async function keyedPair() {
 
 test('frames are encrypted whole and signed once a second; the receiver verifies every one', async () => {
   let now = 0;
-  const speaker = await ed();
+  const speaker = await signingKeyPair();
   const { tx, rx } = await keyedPair();
   const sigs: Uint8Array[] = [];
   const sender = new SignedFrameSender(tx, { onSignatures: (m) => sigs.push(...m) });
@@ -77,7 +70,7 @@ test('frames are encrypted whole and signed once a second; the receiver verifies
 });
 
 test('without a send key nothing is sent or signed', async () => {
-  const speaker = await ed();
+  const speaker = await signingKeyPair();
   const tx = new FrameCrypto();
   const sigs: Uint8Array[] = [];
   const sender = new SignedFrameSender(tx, { onSignatures: (m) => sigs.push(...m) });
@@ -90,7 +83,7 @@ test('without a send key nothing is sent or signed', async () => {
 
 test('negative control: the same frames without signatures decrypt, and are muted after the grace', async () => {
   let now = 0;
-  const speaker = await ed();
+  const speaker = await signingKeyPair();
   const { tx, rx } = await keyedPair();
   const sender = new SignedFrameSender(tx, { onSignatures: () => assert.fail('no signer, no signature') });
   const gate = new SpeakerGate({ context, graceMs: 2000, now: () => now });

@@ -14,6 +14,7 @@ import { createStageKeyPackage, exportPublicKey, generateWrapKeyPair } from '@so
 import { fromB64u, toB64u } from './b64.ts';
 import { FrameCrypto } from './frame-crypto.ts';
 import { KeyManager, type LocalDevice } from './keys.ts';
+import { signingKeyPair } from './test-keys.ts';
 
 interface Peer {
   handle: string;
@@ -63,12 +64,9 @@ function room() {
     role: Member['role'],
     o: { foreignBinding?: boolean } = {},
   ): Promise<Peer> {
-    const sign = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, [
-      'sign',
-      'verify',
-    ])) as CryptoKeyPair;
+    const sign = await signingKeyPair();
     const hpke = await generateWrapKeyPair();
-    const signingPublicKey = new Uint8Array(await crypto.subtle.exportKey('raw', sign.publicKey));
+    const signingPublicKey = sign.pub;
     const member: Member = {
       user: { id: `u_${handle}`, username: handle, displayName: handle },
       role,
@@ -86,7 +84,7 @@ function room() {
     const device: LocalDevice = {
       userId: member.user.id,
       deviceId: member.device?.id ?? '',
-      signingKey: sign.privateKey,
+      signingKey: sign.priv,
       signingPublicKey,
       hpke,
       hpkePublicKey: await exportPublicKey(hpke.publicKey),
@@ -196,10 +194,7 @@ async function swapKeyPackage(payload: Uint8Array, device: LocalDevice): Promise
   const env = JSON.parse(new TextDecoder().decode(payload)) as { b: string; s: string };
   const body = JSON.parse(env.b) as { t: string; kp?: string };
   if (body.t !== 'want' || !body.kp) return payload;
-  const other = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair;
+  const other = await signingKeyPair();
   const forged = await createStageKeyPackage(
     {
       identity: {
@@ -208,7 +203,7 @@ async function swapKeyPackage(payload: Uint8Array, device: LocalDevice): Promise
         signingPublicKey: device.signingPublicKey,
         hpkePublicKey: device.hpkePublicKey,
       },
-      signingKey: other.privateKey,
+      signingKey: other.priv,
     },
     'room1',
   );

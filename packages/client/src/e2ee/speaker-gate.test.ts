@@ -6,21 +6,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeKid, SFrameContext, SpeakerSigner } from '@sotto/e2ee';
 import { SpeakerGate } from './speaker-gate.ts';
+import { signingKeyPair } from './test-keys.ts';
 
 const context = new TextEncoder().encode('room1');
-async function ed() {
-  const k = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair;
-  return { priv: k.privateKey, pub: new Uint8Array(await crypto.subtle.exportKey('raw', k.publicKey)) };
-}
-
 test('signed speaker plays; forgeries under its KID and unknown leaves are muted', async () => {
   let now = 0;
   const gate = new SpeakerGate({ context, graceMs: 2000, now: () => now });
-  const ada = await ed();
-  const eve = await ed();
+  const ada = await signingKeyPair();
+  const eve = await signingKeyPair();
   const gen = 7;
   gate.setRoster(gen, [[0, ada.pub]]);
   const kid = encodeKid({ generation: gen, step: 0, leaf: 0 });

@@ -65,7 +65,10 @@ function generationOf(payload: Buffer): number {
 /** Frames per generation, for failure messages: `{"3":120,"4":80}`. */
 function perGen(payloads: Buffer[]): string {
   const n: Record<number, number> = {};
-  for (const p of payloads) n[generationOf(p)] = (n[generationOf(p)] ?? 0) + 1;
+  for (const p of payloads) {
+    const g = generationOf(p);
+    n[g] = (n[g] ?? 0) + 1;
+  }
   return JSON.stringify(n);
 }
 
