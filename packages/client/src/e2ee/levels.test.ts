@@ -61,6 +61,14 @@ test('only the stage member at the KID’s leaf may send under it; forgeries do 
     null,
   );
   assert.equal(bob.stats.rejected.not_on_stage, 1);
+  // a generation whose roster has not reached us yet
+  stranger.setBaseKey(2, 0, base);
+  stranger.setSendKey({ generation: 2, step: 0, leaf: 0 });
+  assert.equal(
+    await bob.open((await stranger.seal({ level: 1, speaking: true })) as Uint8Array, 'h_ada'),
+    null,
+  );
+  assert.equal(bob.stats.rejected.no_roster, 1);
   assert.equal(await bob.open(forged, 'h_nobody'), null);
   // Ada's own first message still opens: the forgeries never reached the replay window
   assert.deepEqual(await bob.open((await ada.seal({ level: 0.5, speaking: true })) as Uint8Array, 'h_ada'), {
@@ -82,7 +90,8 @@ test('levels use their own keys: audio frame keys do not open them, garbage is r
   flipped[flipped.length - 1] ^= 1;
   assert.equal(await bob.open(flipped, 'h_ada'), null);
   assert.equal(bob.stats.rejected.undecryptable, 1);
-  assert.ok((bob.stats.rejected.malformed ?? 0) + (bob.stats.rejected.not_on_stage ?? 0) >= 1);
+  const r = bob.stats.rejected;
+  assert.ok((r.malformed ?? 0) + (r.no_roster ?? 0) + (r.not_on_stage ?? 0) >= 1);
   // without a send key nothing is sent
   assert.equal(await member().seal({ level: 1, speaking: true }), null);
 });

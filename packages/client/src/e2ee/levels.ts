@@ -32,7 +32,17 @@ export interface LevelReading {
   speaking: boolean;
 }
 
-export type LevelRejection = 'no_sender' | 'not_on_stage' | 'wrong_sender' | 'undecryptable' | 'malformed';
+/**
+ * Why a level message was dropped. `no_roster`: we do not know that generation's stage roster yet
+ * (a message that overtook our keys while joining); `not_on_stage`: the roster has no one at its leaf.
+ */
+export type LevelRejection =
+  | 'no_sender'
+  | 'no_roster'
+  | 'not_on_stage'
+  | 'wrong_sender'
+  | 'undecryptable'
+  | 'malformed';
 
 export interface LevelStats {
   sent: number;
@@ -87,7 +97,9 @@ export class LevelChannel implements FrameKeySink {
     } catch {
       return this.#reject('malformed');
     }
-    const listed = this.rosters().get(generation)?.get(leaf);
+    const roster = this.rosters().get(generation);
+    if (!roster) return this.#reject('no_roster');
+    const listed = roster.get(leaf);
     if (!listed) return this.#reject('not_on_stage');
     const announced = this.deviceKeyOf(fromHandle);
     if (!announced || !bytesEqualConstantTime(listed, announced)) return this.#reject('wrong_sender');

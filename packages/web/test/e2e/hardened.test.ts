@@ -95,7 +95,13 @@ describe('hardened room: speaking indicators from encrypted levels (Chromium)', 
       const received = (after.bob?.levels.received ?? 0) - (before.bob?.levels.received ?? 0);
       assert.ok(sent >= 17 && sent <= 24, `sent ${sent}`);
       assert.ok(received >= 15 && received <= 24, `received ${received}`);
-      assert.deepEqual(after.bob?.levels.rejected, {}, 'nothing rejected');
+      // in the measured window, that is: a level that overtakes the listener's keys while it joins
+      // is dropped as `no_roster` (fail closed) and shows only in the log line above
+      const prior: Record<string, number | undefined> = before.bob?.levels.rejected ?? {};
+      const rejectedInWindow = Object.entries(after.bob?.levels.rejected ?? {}).filter(
+        ([why, n]) => (n ?? 0) > (prior[why] ?? 0),
+      );
+      assert.deepEqual(rejectedInWindow, [], 'nothing rejected');
       assert.equal(after.bob?.levels.sent, 0, 'a listener sends no levels');
     } catch (err) {
       await h.failWithLogs(err);
