@@ -23,3 +23,35 @@ test('SpeakingDetector: speaking above the threshold, a short hangover, never wh
   assert.equal(d.feed(SPEAKING_DBFS, 1250).speaking, true, 'the threshold itself counts');
   assert.equal(d.feed(0, 1500).level, 1);
 });
+
+test('SpeakingDetector.feedWindow: half-second bursts show as bursts at any tick phase', () => {
+  const blockMs = (2048 / 48000) * 1000;
+  /** dBFS of the block ending at `t` for 0.5 s bursts of a -20 dBFS tone every second. */
+  const block = (t: number): number => {
+    let on = 0;
+    for (let s = t - blockMs; s < t; s += 1) if (((s % 1000) + 1000) % 1000 < 500) on++;
+    return on === 0 ? Number.NEGATIVE_INFINITY : -20 + 10 * Math.log10(on / blockMs);
+  };
+  for (let phase = 0; phase < 250; phase += 3) {
+    const single = new SpeakingDetector();
+    const windowed = new SpeakingDetector();
+    const seen: boolean[] = [];
+    const seenSingle: boolean[] = [];
+    for (let t = 1000 + phase; t < 11_000; t += 250) {
+      const blocks = Array.from({ length: 8 }, (_, i) => block(t - (7 - i) * blockMs));
+      seen.push(windowed.feedWindow(blocks, blockMs, t).speaking);
+      seenSingle.push(single.feed(block(t), t).speaking);
+    }
+    const share = seen.filter(Boolean).length / seen.length;
+    const onsets = seen.filter((s, i) => s && !seen[i - 1]).length;
+    assert.ok(
+      share >= 0.45 && share <= 0.8,
+      `phase ${phase}: speaking in ${Math.round(share * 100)} % of ticks`,
+    );
+    assert.ok(onsets >= 9, `phase ${phase}: ${onsets} onsets in 10 s`);
+    if (phase === 12) {
+      // the old single snapshot per tick, locked to the rhythm: every pause bridged
+      assert.equal(seenSingle.filter(Boolean).length, seenSingle.length, 'control: one snapshot per tick');
+    }
+  }
+});

@@ -10,6 +10,8 @@ export const SPEAKING_DBFS = -45;
 const FLOOR_DBFS = -60;
 /** Speaking stays on this long after the level drops (the gaps between words). */
 const HANGOVER_MS = 250;
+const BLOCK_SAMPLES = 2048;
+const WINDOW_SAMPLES = 8 * BLOCK_SAMPLES;
 
 export class SpeakingDetector {
   #lastLoudAt = Number.NEGATIVE_INFINITY;
@@ -17,9 +19,30 @@ export class SpeakingDetector {
   /** One reading (RMS in dBFS, -Infinity for digital silence) → the level to send and whether we speak. */
   feed(dbfs: number, now: number, muted = false): { level: number; speaking: boolean } {
     if (muted || !Number.isFinite(dbfs)) return { level: 0, speaking: muted ? false : this.#hangover(now) };
-    if (dbfs >= SPEAKING_DBFS) this.#lastLoudAt = now;
+    if (dbfs >= SPEAKING_DBFS) this.#lastLoudAt = Math.max(this.#lastLoudAt, now);
     const level = Math.min(1, Math.max(0, (dbfs - FLOOR_DBFS) / -FLOOR_DBFS));
     return { level, speaking: this.#hangover(now) };
+  }
+
+  /**
+   * A window of consecutive block readings, oldest first, the last one ending at `now` (what
+   * `MicLevelMeter.readWindow` gives). Each block is timed, so the end of a sound is known to
+   * within a block wherever the caller's tick falls — one snapshot per tick would lock onto the rhythm of
+   * the speech and could bridge every pause. The level is the loudest block's.
+   */
+  feedWindow(
+    blocks: readonly number[],
+    blockMs: number,
+    now: number,
+    muted = false,
+  ): { level: number; speaking: boolean } {
+    let level = 0;
+    blocks.forEach((dbfs, i) => {
+      // timed at its start: a sound in it may have ended anywhere inside, so the hangover never
+      // runs long by up to a block
+      level = Math.max(level, this.feed(dbfs, now - (blocks.length - i) * blockMs, muted).level);
+    });
+    return { level, speaking: !muted && this.#hangover(now) };
   }
 
   #hangover(now: number): boolean {
@@ -47,16 +70,20 @@ export class MicLevelMeter {
     this.#ctx = new AudioContext();
     this.#source = this.#ctx.createMediaStreamSource(new MediaStream([track]));
     this.#analyser = this.#ctx.createAnalyser();
-    this.#analyser.fftSize = 2048; // ~43 ms at 48 kHz
+    this.#analyser.fftSize = WINDOW_SAMPLES; // ~341 ms at 48 kHz: more than a tick apart
     this.#buf = new Float32Array(this.#analyser.fftSize);
     this.#source.connect(this.#analyser);
     void this.#ctx.resume().catch(() => undefined);
   }
 
-  /** The current RMS level in dBFS. */
-  read(): number {
+  /** The RMS (dBFS) of each ~43 ms block of the last ~341 ms, oldest first, and the block length. */
+  readWindow(): { blocks: number[]; blockMs: number } {
     this.#analyser.getFloatTimeDomainData(this.#buf);
-    return rmsDbfs(this.#buf);
+    const blocks: number[] = [];
+    for (let at = 0; at < this.#buf.length; at += BLOCK_SAMPLES) {
+      blocks.push(rmsDbfs(this.#buf.subarray(at, at + BLOCK_SAMPLES)));
+    }
+    return { blocks, blockMs: (BLOCK_SAMPLES / this.#ctx.sampleRate) * 1000 };
   }
 
   close(): void {

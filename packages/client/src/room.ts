@@ -473,7 +473,8 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     }
     if (pub && track) {
       this.#meter ??= new MicLevelMeter(track);
-      const reading = this.#detector.feed(this.#meter.read(), now, pub.isMuted);
+      const { blocks, blockMs } = this.#meter.readWindow();
+      const reading = this.#detector.feedWindow(blocks, blockMs, now, pub.isMuted);
       void e2ee.sendLevel(reading);
       this.#levels.set(this.handle, { speaking: reading.speaking, at: now });
     }
