@@ -5,12 +5,12 @@
  * become the bottleneck being measured).
  *
  *   npm run bench:fanout -- --listeners 1000 [--seconds 20] [--concurrency 20] [--idle-seconds 5]
- *                           [--join-timeout 180] [--listener-procs 1]
+ *                           [--join-timeout 180] [--listener-procs 1] [--transport native|datachannel]
  *
  * Prints a table, then exactly one JSON line with the figures.
  */
 import { parseArgs } from 'node:util';
-import { signToken } from '@sotto/media';
+import { mediaTransportKind, signToken } from '@sotto/media';
 import { Bot } from '../packages/media/test/bot/bot.ts';
 import { deferred, sleep } from '../packages/media/test/bot/wait.ts';
 import { ListenerProcess, ServerProcess } from './fanout-children.ts';
@@ -50,8 +50,11 @@ function readOptions(): Options {
       'idle-seconds': { type: 'string', default: '5' },
       'join-timeout': { type: 'string', default: '180' },
       'listener-procs': { type: 'string', default: '1' },
+      // the node's media transport (the server process reads SOTTO_MEDIA_TRANSPORT)
+      transport: { type: 'string', default: process.env.SOTTO_MEDIA_TRANSPORT ?? 'datachannel' },
     },
   });
+  process.env.SOTTO_MEDIA_TRANSPORT = mediaTransportKind(values.transport);
   const int = (name: keyof typeof values, min: number, max: number) => {
     const n = Number(values[name]);
     if (!Number.isInteger(n) || n < min || n > max)
@@ -218,6 +221,7 @@ function printTable(opts: Options, f: Figures, serverLogLines: number): void {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   const failed = Object.entries(f.failures).map(([why, count]) => `${count}× ${why}`);
   const rows: [string, string][] = [
+    ['media transport', `${process.env.SOTTO_MEDIA_TRANSPORT}`],
     ['listener processes', `${opts.listenerProcs}`],
     ['listeners heard the publisher', `${f.joined} of ${opts.listeners}`],
     ...(f.silent > 0 ? [['joined but silent', `${f.silent}`] as [string, string]] : []),

@@ -40,6 +40,7 @@ describe('resolveConfig defaults', () => {
       host: '127.0.0.1',
       httpPort: 7880,
       udpPort: 7882,
+      transport: 'datachannel',
       keys: new Map([['devkey', 'secret']]),
       publicAddress: undefined,
       tls: undefined,
@@ -86,6 +87,8 @@ describe('resolveConfig from flags and environment', () => {
         '--database',
         'postgres://sotto@db.internal/sotto',
         '--report-retention-days=30',
+        '--media-transport',
+        'native',
       ],
       KEYS,
     );
@@ -95,6 +98,7 @@ describe('resolveConfig from flags and environment', () => {
       host: '0.0.0.0',
       httpPort: 8443,
       udpPort: 50000,
+      transport: 'native',
       keys: new Map([['prodkey', 'prod-secret-123456']]),
       publicAddress: '203.0.113.7',
       tls: { certFile: '/etc/sotto/cert.pem', keyFile: '/etc/sotto/key.pem' },
@@ -124,6 +128,15 @@ describe('resolveConfig from flags and environment', () => {
       'rediss://r.internal',
     );
     configError(() => resolveConfig(['--dev', '--redis', 'http://x'], {}), /--redis must be a redis:\/\//);
+  });
+
+  it('--media-transport (or SOTTO_MEDIA_TRANSPORT) picks the media transport', () => {
+    assert.equal(resolveConfig(['--dev', '--media-transport', 'native'], {}).transport, 'native');
+    assert.equal(resolveConfig(['--dev'], { SOTTO_MEDIA_TRANSPORT: 'datachannel' }).transport, 'datachannel');
+    configError(
+      () => resolveConfig(['--dev', '--media-transport', 'quic'], {}),
+      /--media-transport: unknown media transport "quic"/,
+    );
   });
 
   it('DATABASE_URL and --media-only (no app server)', () => {

@@ -2,7 +2,13 @@
 
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { type LogLevel, type MediaNodeConfig, parseKeys } from '@sotto/media';
+import {
+  type LogLevel,
+  type MediaNodeConfig,
+  type MediaTransportKind,
+  mediaTransportKind,
+  parseKeys,
+} from '@sotto/media';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -33,6 +39,7 @@ const FLAGS = new Set([
   'media-only',
   'public-url',
   'redis',
+  'media-transport',
 ]);
 
 export function parseArgs(argv: string[]): Map<string, string[]> {
@@ -125,6 +132,12 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
         `--public-url must be an origin like https://rooms.example.org, got "${publicUrl}"`,
       );
   }
+  let transport: MediaTransportKind;
+  try {
+    transport = mediaTransportKind(one('media-transport', 'SOTTO_MEDIA_TRANSPORT'));
+  } catch (err) {
+    throw new ConfigError(`--media-transport: ${(err as Error).message}`);
+  }
   const logLevel = (one('log-level', 'SOTTO_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LEVELS.includes(logLevel)) throw new ConfigError(`--log-level must be one of ${LEVELS.join(', ')}`);
   return {
@@ -133,6 +146,7 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
     host,
     httpPort: port('--port', one('port', 'SOTTO_PORT') ?? '7880', 0), // 0: any free port
     udpPort: port('--udp-port', one('udp-port', 'SOTTO_UDP_PORT') ?? '7882'),
+    transport,
     keys,
     publicAddress: publicIp,
     tls: cert && key ? { certFile: cert, keyFile: key } : undefined,

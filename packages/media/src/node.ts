@@ -21,6 +21,8 @@ import { WebhookNotifier } from './api/webhooks.ts';
 import { type KeyStore, requireJoinGrant, verifyToken } from './auth/token.ts';
 import { type PayloadTamper, type PayloadTap, Room, type RoomEvents, type RoomOptions } from './rtc/room.ts';
 import { createDtlsIdentity, type DtlsIdentity } from './sfu/dtls.ts';
+import { MediaSocket } from './sfu/native/socket.ts';
+import { sdpFingerprint } from './sfu/native/transport.ts';
 import type { TransportConfig } from './sfu/transport.ts';
 import { parseJoin, signalPath } from './signal/join.ts';
 import { runSession, type SignalHost } from './signal/session.ts';
@@ -28,6 +30,15 @@ import { MediaError } from './util/errors.ts';
 import { logger } from './util/log.ts';
 
 const log = logger('node');
+
+export type MediaTransportKind = 'native' | 'datachannel';
+
+export function mediaTransportKind(value: string | undefined): MediaTransportKind {
+  const v = value ?? 'datachannel';
+  if (v !== 'native' && v !== 'datachannel')
+    throw new Error(`unknown media transport "${v}" (expected native or datachannel)`);
+  return v;
+}
 
 export interface MediaNodeConfig {
   host: string;
@@ -37,6 +48,12 @@ export interface MediaNodeConfig {
   publicAddress?: string;
   tls?: { certFile: string; keyFile: string };
   webhookUrls?: string[];
+  /**
+   * The media transport: 'native' (the node's own socket, DTLS-SRTP and batched sends in an
+   * addon) or 'datachannel' (node-datachannel). Default: env SOTTO_MEDIA_TRANSPORT, else
+   * 'datachannel'.
+   */
+  transport?: MediaTransportKind;
   /** Seconds an empty room lives (created by API and never joined). */
   emptyTimeout?: number;
   /** Seconds a room lives after its last participant left. */
@@ -67,6 +84,8 @@ export class MediaNode implements SignalHost, RoomDirectory {
    * aborts the process gathering candidates).
    */
   private udpMux?: InstanceType<typeof ndc.IceUdpMuxListener>;
+  /** The native transport's socket (transport 'native'). */
+  mediaSocket?: MediaSocket;
   private dtls?: DtlsIdentity;
   /** The app server in the all-in-one process: every HTTP request that is not the media node's. */
   private app?: (req: IncomingMessage, res: ServerResponse) => void;
@@ -110,12 +129,24 @@ export class MediaNode implements SignalHost, RoomDirectory {
 
   async start(): Promise<void> {
     await assertUdpPortFree(this.cfg.host, this.cfg.udpPort);
-    this.udpMux = new ndc.IceUdpMuxListener(this.cfg.udpPort, this.cfg.host);
     this.dtls = createDtlsIdentity();
-    this.transportConfig = { ...this.transportConfig, dtls: this.dtls };
-    this.udpMux.onUnhandledStunRequest(() => {
-      // STUN for no known peer (stale or forged ufrag): dropped
-    });
+    if (mediaTransportKind(this.cfg.transport ?? process.env.SOTTO_MEDIA_TRANSPORT) === 'native') {
+      if (!this.dtls)
+        throw new Error('the native media transport needs the openssl command for its DTLS certificate');
+      const pem = MediaSocket.pemFromFiles(this.dtls);
+      this.mediaSocket = MediaSocket.open(this.cfg.host, this.cfg.udpPort, pem);
+      this.transportConfig = {
+        ...this.transportConfig,
+        dtls: this.dtls,
+        native: { socket: this.mediaSocket, fingerprint: sdpFingerprint(pem.certPem) },
+      };
+    } else {
+      this.udpMux = new ndc.IceUdpMuxListener(this.cfg.udpPort, this.cfg.host);
+      this.transportConfig = { ...this.transportConfig, dtls: this.dtls };
+      this.udpMux.onUnhandledStunRequest(() => {
+        // STUN for no known peer (stale or forged ufrag): dropped
+      });
+    }
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
@@ -148,6 +179,8 @@ export class MediaNode implements SignalHost, RoomDirectory {
     await this.webhooks.drain(2000);
     this.udpMux?.stop();
     this.udpMux = undefined;
+    this.mediaSocket?.close();
+    this.mediaSocket = undefined;
     this.dtls?.dispose();
   }
 

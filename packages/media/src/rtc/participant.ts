@@ -27,7 +27,6 @@ import {
   TrackUnpublishedResponse,
   TrickleRequest,
 } from '@livekit/protocol';
-import type { Track } from 'node-datachannel';
 import type { VideoGrant } from '../auth/token.ts';
 import { DownTrack, UpTrack } from '../sfu/forwarder.ts';
 import {
@@ -41,7 +40,13 @@ import {
   parseSdp,
   type SectionPlan,
 } from '../sfu/sdp.ts';
-import { type CandidateInit, PeerTransport, type TransportConfig } from '../sfu/transport.ts';
+import {
+  type CandidateInit,
+  createTransport,
+  type MediaTrack,
+  type Transport,
+  type TransportConfig,
+} from '../sfu/transport.ts';
 import { MediaError } from '../util/errors.ts';
 import { newId, newSsrc } from '../util/ids.ts';
 import { logger } from '../util/log.ts';
@@ -79,7 +84,7 @@ interface Published {
   info: TrackInfo;
   up: UpTrack;
   mid?: string;
-  track?: Track; // keep the native track referenced
+  track?: MediaTrack; // keep the native track referenced
 }
 
 /** A downstream media section (a "slot") and what it carries. */
@@ -111,8 +116,8 @@ export class Participant {
   resumeTimer?: NodeJS.Timeout;
   disconnectReason = DisconnectReason.UNKNOWN_REASON;
 
-  private readonly pub: PeerTransport;
-  private sub?: PeerTransport;
+  private readonly pub: Transport;
+  private sub?: Transport;
   private readonly slots = new Map<string, Slot>();
   private readonly pendingAdds = new Map<string, TrackInfo>();
   private subOfferId = 0;
@@ -148,10 +153,10 @@ export class Participant {
       canUpdateMetadata: grant.canUpdateOwnMetadata ?? false,
     });
     this.hardened = transportCfg.hardened === true;
-    this.pub = this.wireTransport(new PeerTransport(this.sid, transportCfg), SignalTarget.PUBLISHER);
+    this.pub = this.wireTransport(createTransport(this.sid, transportCfg), SignalTarget.PUBLISHER);
     if (!singlePc) {
       this.sub = this.wireTransport(
-        new PeerTransport(`${this.sid}-sub`, transportCfg),
+        createTransport(`${this.sid}-sub`, transportCfg),
         SignalTarget.SUBSCRIBER,
       );
       this.sub.createChannel('_reliable', true);
@@ -421,7 +426,7 @@ export class Participant {
   }
 
   /** Starts forwarding into every announced slot whose native track is open. */
-  private activateSlots(t: PeerTransport): void {
+  private activateSlots(t: Transport): void {
     for (const slot of this.slots.values()) {
       if (!slot.assigned || !slot.announced || slot.down) continue;
       const track = t.tracks.get(slot.mid);
@@ -430,7 +435,7 @@ export class Participant {
         if (!slot.assigned || slot.down || this.closed) return;
         const found = this.room.findUpTrack(slot.assigned.trackSid);
         if (!found) return;
-        if (slot.nack) PeerTransport.retransmitOnNack(track);
+        if (slot.nack) t.retransmitOnNack(track);
         slot.down = new DownTrack(slot.assigned.ssrc, slot.payloadType, track);
         found.up.add(slot.down);
         found.publisher.send({
@@ -481,9 +486,9 @@ export class Participant {
     if (track) this.attachUpstream(p, track);
   }
 
-  private attachUpstream(p: Published, track: Track): void {
+  private attachUpstream(p: Published, track: MediaTrack): void {
     p.track = track;
-    PeerTransport.receiveWithRtcp(track);
+    this.pub.receiveWithRtcp(track);
     track.onMessage((msg) => p.up.receive(msg));
     if (!this.permission.canPublish) p.up.paused = true;
     this.touch();
@@ -567,7 +572,7 @@ export class Participant {
     return this.closed;
   }
 
-  private wireTransport(t: PeerTransport, target: SignalTarget): PeerTransport {
+  private wireTransport(t: Transport, target: SignalTarget): Transport {
     t.onCandidate = (c) =>
       this.send({
         case: 'trickle',

@@ -8,6 +8,8 @@ import { isIP } from 'node:net';
 import type { DataChannel, PeerConnection, Track } from 'node-datachannel';
 import ndc from 'node-datachannel';
 import { logger } from '../util/log.ts';
+import type { MediaSocket } from './native/socket.ts';
+import { NativePeerTransport } from './native/transport.ts';
 import {
   type IceCredentials,
   iceCredentials,
@@ -33,6 +35,60 @@ export interface TransportConfig {
    * and Opus CBR without DTX, so packet sizes and headers leak no speech activity.
    */
   hardened?: boolean;
+  /** The node's own media socket: when set, peers use NativePeerTransport. */
+  native?: { socket: MediaSocket; fingerprint: string };
+}
+
+/** One audio section's media, as the participant code uses it (a node-datachannel Track fits). */
+export interface MediaTrack {
+  mid(): string;
+  isOpen(): boolean;
+  onOpen(cb: () => void): void;
+  onMessage(cb: (msg: Buffer) => void): void;
+  sendMessageBinary(buf: Buffer): boolean;
+  close(): void;
+}
+
+/** A data channel, as the participant code uses it (a node-datachannel DataChannel fits). */
+export interface DataChannelLike {
+  getLabel(): string;
+  sendMessageBinary(buf: Buffer | Uint8Array): boolean;
+  onMessage(cb: (msg: string | Buffer | ArrayBuffer) => void): void;
+  onOpen?(cb: () => void): void;
+  onClosed?(cb: () => void): void;
+  isOpen(): boolean;
+  close(): void;
+}
+
+/**
+ * One WebRTC peer connection to a participant. Two implementations: PeerTransport below
+ * (node-datachannel) and NativePeerTransport (native/transport.ts: the node's own socket,
+ * DTLS-SRTP and batched sends), chosen per node by createTransport.
+ */
+export interface Transport {
+  readonly tracks: Map<string, MediaTrack>;
+  readonly channels: Map<string, DataChannelLike>;
+  onCandidate?: (c: CandidateInit) => void;
+  onTrack?: (mid: string, track: MediaTrack) => void;
+  onChannel?: (label: string, dc: DataChannelLike) => void;
+  onState?: (state: string) => void;
+  readonly state: string;
+  answer(offer: string, plan: (mid: string) => SectionPlan): string;
+  addSendSection(mid: string, payloadType: number): MediaTrack;
+  offer(plan: (mid: string) => SectionPlan): string;
+  applyAnswer(answer: string): void;
+  addCandidate(c: CandidateInit): void;
+  /** RTCP for a track we receive: receiver reports back to the publisher. */
+  receiveWithRtcp(track: MediaTrack): void;
+  /** RTCP for a track we send, when the receiver negotiated NACK: retransmission from a small buffer. */
+  retransmitOnNack(track: MediaTrack): void;
+  createChannel(label: string, reliable: boolean): DataChannelLike;
+  close(): void;
+}
+
+/** The node's transport for one peer connection: its own media socket when it has one. */
+export function createTransport(name: string, cfg: TransportConfig): Transport {
+  return cfg.native ? new NativePeerTransport(name, cfg) : new PeerTransport(name, cfg);
 }
 
 export interface CandidateInit {
@@ -41,14 +97,14 @@ export interface CandidateInit {
   sdpMLineIndex?: number;
 }
 
-export class PeerTransport {
+export class PeerTransport implements Transport {
   readonly pc: PeerConnection;
   /** Every Track by mid. Holding them keeps node-datachannel delivering (see FACTS). */
   readonly tracks = new Map<string, Track>();
   readonly channels = new Map<string, DataChannel>();
   onCandidate?: (c: CandidateInit) => void;
-  onTrack?: (mid: string, track: Track) => void;
-  onChannel?: (label: string, dc: DataChannel) => void;
+  onTrack?: (mid: string, track: MediaTrack) => void;
+  onChannel?: (label: string, dc: DataChannelLike) => void;
   onState?: (state: string) => void;
   private pendingCandidates: CandidateInit[] = [];
   private remoteIce?: IceCredentials;
@@ -141,16 +197,16 @@ export class PeerTransport {
   }
 
   /** RTCP for a track we receive: receiver reports back to the publisher. */
-  static receiveWithRtcp(track: Track): void {
-    track.setMediaHandler(new ndc.RtcpReceivingSession());
+  receiveWithRtcp(track: MediaTrack): void {
+    (track as Track).setMediaHandler(new ndc.RtcpReceivingSession());
   }
 
   /**
    * RTCP for a track we send, when the receiver negotiated NACK: retransmission from a small
    * buffer (~2 s of audio). Sender reports come from DownTrack.reportIfDue (every 5 s on average).
    */
-  static retransmitOnNack(track: Track): void {
-    track.setMediaHandler(new ndc.RtcpNackResponder(NACK_BUFFER_PACKETS));
+  retransmitOnNack(track: MediaTrack): void {
+    (track as Track).setMediaHandler(new ndc.RtcpNackResponder(NACK_BUFFER_PACKETS));
   }
 
   createChannel(label: string, reliable: boolean): DataChannel {
