@@ -401,6 +401,34 @@ describe('data channels', () => {
     p.close();
   });
 
+  it('skips abandoned ordered maxRetransmits:0 messages by stream sequence number', async () => {
+    const p = await connected();
+    const ordered = p.a.createChannel('ordered-lossy', { ordered: true, maxRetransmits: 0 });
+    await waitFor(() => p.opened.b.length === 1, 'the channel');
+    const got = collect(p.opened.b[0]);
+    p.drop = (from, n) => from === 'a' && n % 4 === 0;
+    for (let i = 0; i < 60; i++) assert.ok(ordered.sendMessageBinary(Buffer.alloc(900, i)));
+    await waitFor(() => p.a.bufferedAmount === 0, 'everything acknowledged or abandoned', 9000);
+    const order = got.map((m) => (m as Buffer)[0]);
+    assert.ok(order.length > 0 && order.length < 60, `some abandoned (${order.length} arrived)`);
+    assert.deepEqual(
+      order,
+      [...order].sort((x, y) => x - y),
+      'in order, gaps skipped',
+    );
+    // FORWARD-TSN carried the stream and its last skipped SSN
+    const fwd = p.wire
+      .filter((w) => w.from === 'a')
+      .flatMap((w) => chunksOf(w.p))
+      .filter((c) => c.type === 0xc0 && c.value.length >= 8);
+    assert.ok(fwd.length > 0, 'FORWARD-TSN with stream/SSN pairs');
+    assert.equal(fwd[0].value.readUInt16BE(4), ordered.stream);
+    p.drop = () => false;
+    ordered.sendMessageBinary(Buffer.alloc(900, 200));
+    await waitFor(() => got.length === order.length + 1, 'the stream is not stuck');
+    p.close();
+  });
+
   it('closes a channel on both sides with a stream reset, and the stream can be used again', async () => {
     const p = await connected();
     const ca = p.a.createChannel('one', { ordered: true });
@@ -443,6 +471,38 @@ describe('data channels', () => {
     p.close();
   });
 
+  it('defers a reset until the data before it has arrived, then closes', async () => {
+    const p = await connected();
+    const ca = p.a.createChannel('deferred', { ordered: true });
+    await waitFor(() => p.opened.b.length === 1, 'the channel');
+    const cb = p.opened.b[0];
+    const events: string[] = [];
+    cb.onMessage((m) => events.push(`message ${(m as Buffer).length}`));
+    cb.onClosed(() => events.push('closed'));
+    // the first fragment of the message is lost: the reset request overtakes it
+    let lost = false;
+    p.drop = (from, _n, pkt) => {
+      const c = chunksOf(pkt)[0];
+      if (lost || from !== 'a' || c?.type !== 0 || !(c.flags & 0x02) || c.value.readUInt32BE(8) !== 53)
+        return false;
+      lost = true;
+      return true;
+    };
+    assert.ok(ca.sendMessageBinary(Buffer.alloc(3000, 1)));
+    ca.close();
+    await waitFor(() => events.includes('closed'), 'the channel closed at b', 8000);
+    assert.ok(lost);
+    assert.deepEqual(events, ['message 3000', 'closed']);
+    const results = p.wire
+      .filter((w) => w.from === 'b')
+      .flatMap((w) => chunksOf(w.p))
+      .filter((c) => c.type === 0x82 && c.value.readUInt16BE(0) === 16)
+      .map((c) => c.value.readUInt32BE(8));
+    assert.equal(results[0], 6, 'In progress first');
+    assert.ok(results.includes(1), 'then Performed');
+    p.close();
+  });
+
   it('closes the other side when an endpoint closes (ABORT)', async () => {
     const p = await connected();
     const ca = p.a.createChannel('c', { ordered: true });
@@ -473,6 +533,49 @@ describe('data channels', () => {
     assert.ok(sentChunkTypes(p, 'b').includes(8), 'SHUTDOWN ACK');
     assert.ok(sentChunkTypes(p, 'a').includes(14), 'SHUTDOWN COMPLETE');
     assert.ok(!sentChunkTypes(p, 'a').includes(6) && !sentChunkTypes(p, 'b').includes(6), 'no ABORT');
+  });
+});
+
+describe('timers', () => {
+  it("keeps at most one unref'd timer per association, and none after close", async () => {
+    const live = new Set<NodeJS.Timeout>();
+    const realSet = globalThis.setTimeout;
+    const realClear = globalThis.clearTimeout;
+    const patchedSet = (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      const t: NodeJS.Timeout = realSet(() => {
+        live.delete(t);
+        fn(...args);
+      }, ms);
+      live.add(t);
+      return t;
+    };
+    globalThis.setTimeout = patchedSet as unknown as typeof setTimeout;
+    globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
+      if (t) live.delete(t);
+      realClear(t);
+    }) as typeof clearTimeout;
+    const ours = () => [...live].filter((t) => !t.hasRef()).length;
+    let most = 0;
+    try {
+      const p = pair((_from, n) => n % 7 === 0);
+      p.a.start();
+      p.b.start();
+      await waitFor(() => p.a.state === 'connected' && p.b.state === 'connected', 'the association');
+      const ch = p.a.createChannel('t', { ordered: true });
+      await waitFor(() => p.opened.b.length === 1, 'the channel');
+      const got = collect(p.opened.b[0]);
+      for (let i = 0; i < 50; i++) ch.sendMessageBinary(Buffer.alloc(2000, i));
+      while (got.length < 50) {
+        most = Math.max(most, ours());
+        await new Promise((r) => realSet(r, 2));
+      }
+      assert.ok(most >= 1 && most <= 2, `${most} timers for two associations`);
+      p.close();
+      assert.equal(ours(), 0, 'none after close');
+    } finally {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    }
   });
 });
 
@@ -555,11 +658,7 @@ describe('bad input', () => {
       feed(pkt);
     }
     // zero-length and short chunks
-    feed(
-      packet(tag, [Buffer.from([0, 0, 0, 0])])
-        .subarray(0, 16)
-        .fill(0, 14, 16),
-    );
+    feed(packet(tag, [Buffer.from([0, 0, 0, 0])]));
     const zeroLen = packet(tag, [Buffer.from([3, 0, 0, 0])]);
     feed(zeroLen);
     feed(packet(tag, [Buffer.from([0, 3, 0, 2])]));
@@ -597,6 +696,18 @@ describe('bad input', () => {
     p.opened.b[0].sendMessage('and back');
     await waitFor(() => back.length === 1, 'a message the other way');
     assert.equal(p.a.dropped, 0);
+    p.close();
+  });
+
+  it("accepts an ABORT with the T bit only under the peer's tag", async () => {
+    const p = await connected();
+    p.b.receive(packet(p.b.tags.local, [chunk(6, 1, Buffer.alloc(0))]));
+    assert.equal(p.b.dropped, 1, 'T bit with our own tag');
+    p.b.receive(packet(p.b.tags.remote, [chunk(6, 0, Buffer.alloc(0))]));
+    assert.equal(p.b.dropped, 2, 'no T bit with the peer tag');
+    assert.equal(p.b.state, 'connected');
+    p.b.receive(packet(p.b.tags.remote, [chunk(6, 1, Buffer.alloc(0))]));
+    assert.equal(p.b.state, 'closed');
     p.close();
   });
 

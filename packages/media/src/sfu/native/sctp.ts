@@ -1934,7 +1934,6 @@ export class SctpEndpoint {
     };
     if (this.rtxPending > 0) {
       let bypass = this.fastRtxBypass ? MTU : 0; // fast retransmit: one packet regardless of cwnd
-      this.fastRtxBypass = false;
       for (let i = 0; i < this.inflight.length && this.rtxPending > 0; i++) {
         const c = this.inflight.at(i);
         if (!c.rtx) continue;
@@ -1964,6 +1963,7 @@ export class SctpEndpoint {
       this.peerRwnd = Math.max(0, this.peerRwnd - c.data.length);
       this.nextToSend = add32(c.tsn, 1);
     }
+    this.fastRtxBypass = false;
     if (last) {
       // more is waiting on the window: ask for the SACK now (RFC 7053) rather than after a delay
       if (this.rtxPending > 0 || this.hasUnsent()) last[1] |= F_IMMEDIATE;
