@@ -110,7 +110,9 @@ typedef struct sock {
   double rx_datagrams, tx_datagrams, tx_dropped, rx_dropped, auth_failures, replays, send_calls;
 } sock;
 
-static sock *socks[64];
+#define MAX_SOCKETS 4096
+static sock **socks; /* by id; grows on demand up to MAX_SOCKETS (load-test clients hold one each) */
+static int socks_cap;
 static peer **peers;
 static uint32_t *peer_gen;
 static uint32_t peer_cap;
@@ -835,7 +837,7 @@ static napi_value js_bool(napi_env env, int v) {
 
 static sock *sock_arg(napi_env env, napi_value v) {
   int32_t id;
-  if (napi_get_value_int32(env, v, &id) != napi_ok || id < 0 || id >= 64 || !socks[id] || socks[id]->closing)
+  if (napi_get_value_int32(env, v, &id) != napi_ok || id < 0 || id >= socks_cap || !socks[id] || socks[id]->closing)
     return NULL;
   return socks[id];
 }
@@ -893,12 +895,21 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_string_utf8(env, argv[2], cert, sizeof cert, &cl));
   CHECK(napi_get_value_string_utf8(env, argv[3], key, sizeof key, &kl));
   int id = -1;
-  for (int i = 0; i < 64; i++)
+  for (int i = 0; i < socks_cap; i++)
     if (!socks[i]) {
       id = i;
       break;
     }
-  if (id < 0) return throw_code(env, "ERR_SOTTO_NATIVE", "too many media sockets in one process");
+  if (id < 0) {
+    if (socks_cap >= MAX_SOCKETS) return throw_code(env, "ERR_SOTTO_NATIVE", "too many media sockets in one process");
+    int cap = socks_cap ? socks_cap * 2 : 16;
+    sock **grown = realloc(socks, cap * sizeof *socks);
+    if (!grown) return throw_code(env, "ERR_SOTTO_NATIVE", "out of memory");
+    memset(grown + socks_cap, 0, (cap - socks_cap) * sizeof *socks);
+    id = socks_cap;
+    socks = grown;
+    socks_cap = cap;
+  }
   struct sockaddr_storage a;
   socklen_t alen;
   if (port < 0 || port > 65535 || parse_addr(host, port, &a, &alen) != 0)
