@@ -20,3 +20,7 @@ integration=(packages/*/test/**/*.test.ts)
 echo "== tests: ${#unit[@]} unit files, ${#integration[@]} integration/browser files"
 # one file at a time: the browser and WebRTC suites need both cores
 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${unit[@]}" "${integration[@]}"
+# The media node's fallback transport (node-datachannel): its bot and livekit-client suites again.
+echo "== media suites on the node-datachannel transport"
+SOTTO_MEDIA_TRANSPORT=datachannel node --import tsx --test --test-concurrency=1 --test-reporter=spec \
+  packages/media/test/**/*.test.ts

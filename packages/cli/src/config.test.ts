@@ -40,7 +40,6 @@ describe('resolveConfig defaults', () => {
       host: '127.0.0.1',
       httpPort: 7880,
       udpPort: 7882,
-      transport: 'datachannel',
       keys: new Map([['devkey', 'secret']]),
       publicAddress: undefined,
       tls: undefined,

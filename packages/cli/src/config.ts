@@ -132,9 +132,10 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
         `--public-url must be an origin like https://rooms.example.org, got "${publicUrl}"`,
       );
   }
-  let transport: MediaTransportKind;
+  const transportFlag = one('media-transport', 'SOTTO_MEDIA_TRANSPORT');
+  let transport: MediaTransportKind | undefined;
   try {
-    transport = mediaTransportKind(one('media-transport', 'SOTTO_MEDIA_TRANSPORT'));
+    transport = transportFlag === undefined ? undefined : mediaTransportKind(transportFlag);
   } catch (err) {
     throw new ConfigError(`--media-transport: ${(err as Error).message}`);
   }
@@ -146,7 +147,7 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): StartOpti
     host,
     httpPort: port('--port', one('port', 'SOTTO_PORT') ?? '7880', 0), // 0: any free port
     udpPort: port('--udp-port', one('udp-port', 'SOTTO_UDP_PORT') ?? '7882'),
-    transport,
+    ...(transport ? { transport } : {}),
     keys,
     publicAddress: publicIp,
     tls: cert && key ? { certFile: cert, keyFile: key } : undefined,

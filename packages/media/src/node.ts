@@ -34,7 +34,7 @@ const log = logger('node');
 export type MediaTransportKind = 'native' | 'datachannel';
 
 export function mediaTransportKind(value: string | undefined): MediaTransportKind {
-  const v = value ?? 'datachannel';
+  const v = value ?? 'native';
   if (v !== 'native' && v !== 'datachannel')
     throw new Error(`unknown media transport "${v}" (expected native or datachannel)`);
   return v;
@@ -50,8 +50,8 @@ export interface MediaNodeConfig {
   webhookUrls?: string[];
   /**
    * The media transport: 'native' (the node's own socket, DTLS-SRTP and batched sends in an
-   * addon) or 'datachannel' (node-datachannel). Default: env SOTTO_MEDIA_TRANSPORT, else
-   * 'datachannel'.
+   * addon: native/sotto_net.c) or 'datachannel' (node-datachannel, the fallback). Default: env
+   * SOTTO_MEDIA_TRANSPORT, else 'native'.
    */
   transport?: MediaTransportKind;
   /** Seconds an empty room lives (created by API and never joined). */

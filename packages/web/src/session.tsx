@@ -51,18 +51,36 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     if (!userId) return;
     let live = true;
-    api.notifications().then(
-      (list) => live && setNotifications(list),
-      () => {},
-    );
-    const stream = new NotificationStream({ api }).open();
-    stream.on('notification', (n) => {
-      setNotifications((prev) => [n, ...prev.filter((p) => p.id !== n.id)]);
-      setIncoming((prev) => [...prev.filter((p) => p.id !== n.id), n].slice(-3));
-    });
+    let stream: NotificationStream | null = null;
+    const connect = () => {
+      api.notifications().then(
+        (list) => live && setNotifications(list),
+        () => {},
+      );
+      stream = new NotificationStream({ api }).open();
+      stream.on('notification', (n) => {
+        setNotifications((prev) => [n, ...prev.filter((p) => p.id !== n.id)]);
+        setIncoming((prev) => [...prev.filter((p) => p.id !== n.id), n].slice(-3));
+      });
+    };
+    // A page kept in the back-forward cache keeps its open streams, and a browser allows six
+    // connections per host: six navigations away, every request of the app would stall. So the
+    // stream closes when the page is hidden and reopens if the page comes back from that cache.
+    const hide = () => {
+      stream?.close();
+      stream = null;
+    };
+    const show = (e: PageTransitionEvent) => {
+      if (e.persisted && !stream) connect();
+    };
+    connect();
+    window.addEventListener('pagehide', hide);
+    window.addEventListener('pageshow', show);
     return () => {
       live = false;
-      stream.close();
+      window.removeEventListener('pagehide', hide);
+      window.removeEventListener('pageshow', show);
+      hide();
     };
   }, [userId]);
 
