@@ -120,7 +120,12 @@ export class ListenerProcess {
   constructor(readonly index: number) {
     const entry = fileURLToPath(new URL('./fanout-listeners.ts', import.meta.url));
     this.child = fork(entry, [], {
-      execArgv: ['--import', 'tsx'],
+      // e.g. SOTTO_BENCH_LISTENER_NODE_ARGS="--trace-gc" to see the listeners' pauses
+      execArgv: [
+        ...(process.env.SOTTO_BENCH_LISTENER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+        '--import',
+        'tsx',
+      ],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (msg: FromListeners) => {

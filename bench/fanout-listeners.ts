@@ -3,8 +3,9 @@
  * several times): joins its share of the listeners a few at a time, then counts what they receive
  * and how late it arrives, into a histogram the main process merges with the other processes'.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { signToken } from '@sotto/media';
-import { Bot } from '../packages/media/test/bot/bot.ts';
+import { Bot, type BotTransport } from '../packages/media/test/bot/bot.ts';
 import { sleep } from '../packages/media/test/bot/wait.ts';
 import {
   type FromListeners,
@@ -25,6 +26,10 @@ const bots: Bot[] = [];
 let fromSeq = Number.POSITIVE_INFINITY;
 let toSeq = Number.POSITIVE_INFINITY;
 const latency = new LatencyHistogram();
+/** How late this process's event loop runs while measuring: a busy listener process adds latency. */
+const LOOP_SAMPLE_MS = 10;
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
+let cpuAtMeasure = process.cpuUsage();
 
 function send(msg: FromListeners): void {
   process.send?.(msg);
@@ -53,6 +58,7 @@ async function joinAll(
   count: number,
   concurrency: number,
   timeoutMs: number,
+  transport: BotTransport,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   const failures: Record<string, number> = {};
@@ -66,7 +72,7 @@ async function joinAll(
       });
       try {
         const timeoutMs = Math.min(20_000, deadline - performance.now());
-        const bot = await Bot.join(url, token, { slots: 1, roster: false, timeoutMs });
+        const bot = await Bot.join(url, token, { slots: 1, roster: false, timeoutMs, transport });
         bot.onRtp(record);
         bots.push(bot);
       } catch (err) {
@@ -87,23 +93,42 @@ async function joinAll(
   });
 }
 
+/** What was heard, and what it cost this process, since `measure`. */
+function report(): FromListeners {
+  loopDelay.disable();
+  const cpu = process.cpuUsage(cpuAtMeasure);
+  return {
+    type: 'report',
+    received: latency.count,
+    latency: latency.toData(),
+    cpuMicros: cpu.user + cpu.system,
+    // the histogram holds whole sampling intervals: the lag is what exceeds one
+    loopDelayP99: Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_SAMPLE_MS),
+    loopDelayMax: Math.max(0, loopDelay.max / 1e6 - LOOP_SAMPLE_MS),
+    rssBytes: process.memoryUsage().rss,
+  };
+}
+
 process.on('message', (msg: ToListeners) => {
   switch (msg.type) {
     case 'join':
-      joinAll(msg.url, msg.proc, msg.count, msg.concurrency, msg.timeoutMs).catch((err) => {
+      joinAll(msg.url, msg.proc, msg.count, msg.concurrency, msg.timeoutMs, msg.transport).catch((err) => {
         console.error('listeners: join failed', err);
         process.exit(1);
       });
       return;
     case 'measure':
       fromSeq = msg.fromSeq;
+      cpuAtMeasure = process.cpuUsage();
+      loopDelay.reset();
+      loopDelay.enable();
       send({ type: 'measuring' });
       return;
     case 'report':
       // the publisher sends nothing past toSeq before asking for the report, so counting stops here
       // exactly as if every packet had been kept and filtered afterwards
       toSeq = msg.toSeq;
-      send({ type: 'report', received: latency.count, latency: latency.toData() });
+      send(report());
       return;
   }
 });

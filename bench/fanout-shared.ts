@@ -1,4 +1,5 @@
 /** What the fan-out benchmark's processes share: the timed payload, IPC messages, percentiles. */
+import type { BotTransport } from '../packages/media/test/bot/bot.ts';
 
 /** A realistic Opus frame size; the payload carries its send time and a counter, then padding. */
 export const PAYLOAD_BYTES = 80;
@@ -87,7 +88,16 @@ export class LatencyHistogram {
 
 /** Main process → listener process. `proc` tells the processes apart (it names the listeners). */
 export type ToListeners =
-  | { type: 'join'; url: string; proc: number; count: number; concurrency: number; timeoutMs: number }
+  | {
+      type: 'join';
+      url: string;
+      proc: number;
+      count: number;
+      concurrency: number;
+      timeoutMs: number;
+      /** The listeners' peer connections: node-datachannel or the native client transport. */
+      transport: BotTransport;
+    }
   | { type: 'measure'; fromSeq: number }
   | { type: 'report'; toSeq: number };
 
@@ -96,7 +106,16 @@ export type FromListeners =
   | { type: 'ready' }
   | { type: 'joined'; joinMs: number[]; silent: number; failures: Record<string, number> }
   | { type: 'measuring' }
-  | { type: 'report'; received: number; latency: HistogramData };
+  | {
+      type: 'report';
+      received: number;
+      latency: HistogramData;
+      /** The process over the measured window: CPU used (µs) and how late its event loop ran (ms). */
+      cpuMicros: number;
+      loopDelayP99: number;
+      loopDelayMax: number;
+      rssBytes: number;
+    };
 
 /** The q-quantile (0…1) of the values, nearest rank; NaN when there are none. */
 export function quantile(values: ArrayLike<number>, q: number): number {

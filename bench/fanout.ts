@@ -6,12 +6,17 @@
  *
  *   npm run bench:fanout -- --listeners 1000 [--seconds 20] [--concurrency 20] [--idle-seconds 5]
  *                           [--join-timeout 180] [--listener-procs 1] [--transport native|datachannel]
+ *                           [--listener-transport datachannel|native]
+ *
+ * --transport is the node's media transport; --listener-transport the listener bots' peer
+ * connections: node-datachannel (a thread and a poll loop per peer) or the node's own native
+ * transport as a client (one socket each on the listener process's event loop, much cheaper).
  *
  * Prints a table, then exactly one JSON line with the figures.
  */
 import { parseArgs } from 'node:util';
 import { mediaTransportKind, signToken } from '@sotto/media';
-import { Bot } from '../packages/media/test/bot/bot.ts';
+import { Bot, type BotTransport } from '../packages/media/test/bot/bot.ts';
 import { deferred, sleep } from '../packages/media/test/bot/wait.ts';
 import { ListenerProcess, ServerProcess } from './fanout-children.ts';
 import {
@@ -39,6 +44,7 @@ interface Options {
   joinTimeoutMs: number;
   /** Processes holding the listeners (never more than there are listeners). */
   listenerProcs: number;
+  listenerTransport: BotTransport;
 }
 
 function readOptions(): Options {
@@ -52,8 +58,12 @@ function readOptions(): Options {
       'listener-procs': { type: 'string', default: '1' },
       // the node's media transport (the server process reads SOTTO_MEDIA_TRANSPORT)
       transport: { type: 'string', default: process.env.SOTTO_MEDIA_TRANSPORT ?? 'datachannel' },
+      'listener-transport': { type: 'string', default: 'datachannel' },
     },
   });
+  const listenerTransport = values['listener-transport'];
+  if (listenerTransport !== 'datachannel' && listenerTransport !== 'native')
+    throw new Error('--listener-transport must be datachannel or native');
   process.env.SOTTO_MEDIA_TRANSPORT = mediaTransportKind(values.transport);
   const int = (name: keyof typeof values, min: number, max: number) => {
     const n = Number(values[name]);
@@ -69,6 +79,7 @@ function readOptions(): Options {
     idleSeconds: int('idle-seconds', 1, 60),
     joinTimeoutMs: int('join-timeout', 5, 3600) * 1000,
     listenerProcs: Math.min(int('listener-procs', 1, 64), listeners),
+    listenerTransport,
   };
 }
 
@@ -123,6 +134,11 @@ interface Figures {
   joinP50: number;
   joinP99: number;
   loss: number;
+  /** The listener processes over the measured window: CPU in cores (summed), worst event-loop lag. */
+  listenerCores: number;
+  listenerLagP99: number;
+  listenerLagMax: number;
+  listenerRssMb: number;
 }
 
 /** The same request to every listener process; their answers in process order. */
@@ -155,6 +171,7 @@ async function run(opts: Options, server: ServerProcess, procs: ListenerProcess[
       count: share(opts.listeners, procs.length, p.index),
       concurrency: Math.max(1, share(opts.concurrency, procs.length, p.index)),
       timeoutMs: opts.joinTimeoutMs,
+      transport: opts.listenerTransport,
     }),
     'joined',
     opts.joinTimeoutMs + 30_000,
@@ -197,6 +214,7 @@ async function run(opts: Options, server: ServerProcess, procs: ListenerProcess[
   const latency = new LatencyHistogram();
   for (const r of reports) latency.merge(r.latency);
   const received = reports.reduce((sum, r) => sum + r.received, 0);
+  const listenerCpuUs = reports.reduce((sum, r) => sum + r.cpuMicros, 0);
 
   const forwarded = sent * n;
   return {
@@ -214,6 +232,10 @@ async function run(opts: Options, server: ServerProcess, procs: ListenerProcess[
     joinP50: quantile(joinMs, 0.5),
     joinP99: quantile(joinMs, 0.99),
     loss: 1 - received / (sent * opts.listeners),
+    listenerCores: listenerCpuUs / 1e6 / windowSeconds,
+    listenerLagP99: Math.max(...reports.map((r) => r.loopDelayP99)),
+    listenerLagMax: Math.max(...reports.map((r) => r.loopDelayMax)),
+    listenerRssMb: reports.reduce((sum, r) => sum + r.rssBytes, 0) / 2 ** 20,
   };
 }
 
@@ -223,6 +245,7 @@ function printTable(opts: Options, f: Figures, serverLogLines: number): void {
   const rows: [string, string][] = [
     ['media transport', `${process.env.SOTTO_MEDIA_TRANSPORT}`],
     ['listener processes', `${opts.listenerProcs}`],
+    ['listener transport', opts.listenerTransport],
     ['listeners heard the publisher', `${f.joined} of ${opts.listeners}`],
     ...(f.silent > 0 ? [['joined but silent', `${f.silent}`] as [string, string]] : []),
     ...failed.map((why) => ['join failed', why] as [string, string]),
@@ -233,6 +256,9 @@ function printTable(opts: Options, f: Figures, serverLogLines: number): void {
     ['added latency p50 / p99', `${ms(f.latencyP50)} / ${ms(f.latencyP99)}`],
     ['server memory per listener', `${f.mbPerListener.toFixed(3)} MB (RSS +${f.rssGrowthMb.toFixed(1)} MB)`],
     ['loss', `${(f.loss * 100).toFixed(3)} %`],
+    ['listener CPU (measured window)', `${(f.listenerCores * 100).toFixed(0)} % of a core`],
+    ['listener event-loop lag p99 / max', `${ms(f.listenerLagP99)} / ${ms(f.listenerLagMax)}`],
+    ['listener memory (RSS, all)', `${f.listenerRssMb.toFixed(0)} MB`],
   ];
   if (serverLogLines > 0) rows.push(['server log lines not shown', `${serverLogLines}`]);
   console.log(
@@ -274,6 +300,8 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       listeners: opts.listeners,
+      transport: process.env.SOTTO_MEDIA_TRANSPORT,
+      listener_transport: opts.listenerTransport,
       us_per_packet: round(f.usPerPacket, 3),
       latency_p50_ms: round(f.latencyP50, 2),
       latency_p99_ms: round(f.latencyP99, 2),
@@ -281,6 +309,8 @@ async function main(): Promise<void> {
       join_p50_ms: round(f.joinP50, 1),
       join_p99_ms: round(f.joinP99, 1),
       loss: round(f.loss, 5),
+      listener_cores: round(f.listenerCores, 3),
+      listener_lag_max_ms: round(f.listenerLagMax, 1),
     }),
   );
 }

@@ -1,8 +1,9 @@
 /**
  * A headless LiveKit participant for tests and benchmarks. It joins like livekit-client in
- * single-peer-connection mode (protocol 17): one node-datachannel PeerConnection on which the bot
- * is always the offerer, its first offer inside the JoinRequest, receive-only slots pre-offered
- * and more added when the server sends `mediaSectionsRequirement`.
+ * single-peer-connection mode (protocol 17): one peer connection on which the bot is always the
+ * offerer, its first offer inside the JoinRequest, receive-only slots pre-offered and more added
+ * when the server sends `mediaSectionsRequirement`. The peer connection is node-datachannel, or
+ * with `transport: 'native'` the node's own native transport in client mode (see native-link.ts).
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import {
@@ -23,9 +24,10 @@ import {
   TrickleRequest,
   UserPacket,
 } from '@livekit/protocol';
-import type { Audio, DataChannel, PeerConnection, Track } from 'node-datachannel';
-import ndc from 'node-datachannel';
-import { isRtcp, OPUS_PT, RtpPacketizer } from './rtp.ts';
+import type { DataChannelLike, MediaTrack } from '../../src/sfu/transport.ts';
+import { type BotLink, DatachannelLink } from './link.ts';
+import { NativeLink } from './native-link.ts';
+import { isRtcp, RtpPacketizer } from './rtp.ts';
 import { joinUrl, type Response, type ResponseCase, type ResponseOf, SignalClient } from './signal.ts';
 import { deferred, withTimeout } from './wait.ts';
 
@@ -38,7 +40,14 @@ export interface BotOptions {
   timeoutMs?: number;
   /** Keep `participants` up to date (default true; a thousand bots need not each hold a roster). */
   roster?: boolean;
+  /**
+   * The peer connection: node-datachannel (default) or the node's native transport as a client,
+   * light enough for a thousand listeners in one process.
+   */
+  transport?: BotTransport;
 }
+
+export type BotTransport = 'datachannel' | 'native';
 
 /** Milliseconds from the start of `Bot.join`. */
 export interface BotTimings {
@@ -76,18 +85,16 @@ export class Bot {
   lastPongAt?: number;
 
   private readonly startedAt = performance.now();
-  private readonly pc: PeerConnection;
-  /** Every Track by mid: a Track nobody references stops delivering. */
-  private readonly tracks = new Map<string, Track>();
-  private readonly reliable: DataChannel;
-  private readonly lossy: DataChannel;
+  private readonly link: BotLink;
+  private readonly reliable: DataChannelLike;
+  private readonly lossy: DataChannelLike;
   private readonly connected = deferred<void>();
   private readonly reliableOpen = deferred<void>();
   private readonly rtpHandlers: ((rtp: Buffer, mid: string) => void)[] = [];
   private readonly dataHandlers: ((packet: DataPacket, reliable: boolean) => void)[] = [];
   private signal?: SignalClient;
   private slotCount = 0;
-  private sendTrack?: Track;
+  private sendTrack?: MediaTrack;
   private publishing?: Promise<void>;
   private packetizer?: RtpPacketizer;
   private offerId = 0;
@@ -101,14 +108,11 @@ export class Bot {
   private constructor(
     slots: number,
     private readonly roster: boolean,
+    transport: BotTransport,
   ) {
-    this.pc = new ndc.PeerConnection(`bot${++botCount}`, {
-      iceServers: [],
-      bindAddress: '127.0.0.1',
-      disableAutoNegotiation: true,
-      forceMediaTransport: true,
-    });
-    this.pc.onStateChange((state) => {
+    const name = `bot${++botCount}`;
+    this.link = transport === 'native' ? new NativeLink(name) : new DatachannelLink(name);
+    this.link.onState = (state) => {
       if (state === 'connected') {
         this.timings.connected ??= this.elapsed();
         this.connected.resolve();
@@ -116,25 +120,22 @@ export class Bot {
       } else if (state === 'failed' || state === 'closed') {
         this.connected.reject(new Error(`peer connection ${state}`));
       }
-    });
-    this.pc.onLocalCandidate((candidate, mid) => {
+    };
+    this.link.onLocalCandidate = (candidate, mid) => {
       const init = JSON.stringify({ candidate: candidate.replace(/^a=/, ''), sdpMid: mid, sdpMLineIndex: 0 });
       if (this.localCandidates) this.localCandidates.push(init);
       else this.sendCandidate(init);
-    });
+    };
     for (let i = 0; i < slots; i++) this.addSlot();
     // data channels before the first offer, so that it carries the SCTP section
-    this.reliable = this.adoptChannel(this.pc.createDataChannel('_reliable'), true);
-    this.lossy = this.adoptChannel(
-      this.pc.createDataChannel('_lossy', { unordered: true, maxRetransmits: 0 }),
-      false,
-    );
-    this.reliable.onOpen(() => this.reliableOpen.resolve());
+    this.reliable = this.adoptChannel(this.link.createChannel('_reliable', true), true);
+    this.lossy = this.adoptChannel(this.link.createChannel('_lossy', false), false);
+    this.reliable.onOpen?.(() => this.reliableOpen.resolve());
   }
 
   /** Joins a room: resolves once the peer connection is up (and the microphone published). */
   static async join(url: string, token: string, opts: BotOptions = {}): Promise<Bot> {
-    const bot = new Bot(opts.slots ?? 1, opts.roster ?? true);
+    const bot = new Bot(opts.slots ?? 1, opts.roster ?? true, opts.transport ?? 'datachannel');
     try {
       await bot.connect(url, token, opts.publish ?? false, opts.timeoutMs ?? 15_000);
     } catch (err) {
@@ -240,8 +241,7 @@ export class Bot {
     });
     this.signal?.close();
     for (const dc of [this.reliable, this.lossy]) dc.close();
-    for (const track of this.tracks.values()) track.close();
-    this.pc.close();
+    this.link.close();
   }
 
   // ---- joining -------------------------------------------------------------------------------
@@ -280,10 +280,7 @@ export class Bot {
       refused.then((r) => Promise.reject(new Error(`addTrack refused: ${r.message}`))),
     ]);
     const ssrc = randomInt(1, 2 ** 32 - 1);
-    const audio = new ndc.Audio(PUBLISH_MID, 'SendOnly');
-    audio.addOpusCodec(OPUS_PT);
-    audio.addSSRC(ssrc, 'bot', `bot-${cid}`, cid);
-    const track = this.adoptTrack(PUBLISH_MID, audio);
+    const track = this.link.addSender(PUBLISH_MID, ssrc, cid);
     const opened = deferred<void>();
     track.onOpen(() => opened.resolve());
     const lastOffer = this.offerId;
@@ -299,12 +296,10 @@ export class Bot {
   // ---- negotiation ---------------------------------------------------------------------------
 
   private offer(): SessionDescription {
-    this.pc.setLocalDescription('offer');
-    const local = this.pc.localDescription();
-    if (!local) throw new Error('node-datachannel produced no offer');
+    const local = this.link.offer();
     this.awaitingAnswer = true;
     // candidates travel by trickle only, and only once we hold the answer (see onAnswer)
-    const sdp = local.sdp.replace(/^a=(candidate|end-of-candidates).*\r\n/gm, '');
+    const sdp = local.replace(/^a=(candidate|end-of-candidates).*\r\n/gm, '');
     return new SessionDescription({ type: 'offer', sdp, id: ++this.offerId });
   }
 
@@ -314,7 +309,7 @@ export class Bot {
    * more offer after the answer or the connection.
    */
   private negotiate(): void {
-    if (this.awaitingAnswer || this.pc.state() !== 'connected') {
+    if (this.awaitingAnswer || this.link.state !== 'connected') {
       this.offerAgain = true;
       return;
     }
@@ -323,11 +318,11 @@ export class Bot {
 
   private onAnswer(sd: SessionDescription): void {
     if (sd.id !== this.offerId) throw new Error(`answer ${sd.id} does not answer offer ${this.offerId}`);
-    this.pc.setRemoteDescription(sd.sdp, 'answer');
+    this.link.applyAnswer(sd.sdp);
     this.awaitingAnswer = false;
     const queued = this.remoteCandidates ?? [];
     this.remoteCandidates = undefined;
-    for (const c of queued) this.pc.addRemoteCandidate(c.candidate, c.mid);
+    for (const c of queued) this.link.addRemoteCandidate(c.candidate, c.mid);
     for (const init of this.localCandidates ?? []) this.sendCandidate(init);
     this.localCandidates = undefined;
     this.negotiateIfAsked();
@@ -344,7 +339,7 @@ export class Bot {
     if (!c.candidate) return; // end of candidates
     const candidate = { candidate: c.candidate, mid: c.sdpMid ?? '0' };
     if (!this.remoteCandidates) {
-      this.pc.addRemoteCandidate(candidate.candidate, candidate.mid);
+      this.link.addRemoteCandidate(candidate.candidate, candidate.mid);
       return;
     }
     this.remoteCandidates.push(candidate); // before the first answer
@@ -360,19 +355,7 @@ export class Bot {
   private addSlot(): void {
     if (this.slotCount >= MAX_SLOTS) return;
     const mid = `r${this.slotCount++}`;
-    const audio = new ndc.Audio(mid, 'RecvOnly');
-    audio.addOpusCodec(OPUS_PT);
-    const track = this.adoptTrack(mid, audio);
-    track.setMediaHandler(new ndc.RtcpReceivingSession()); // receiver reports, as a browser sends
-    track.onMessage((msg) => this.onMedia(msg, mid));
-  }
-
-  private adoptTrack(mid: string, media: Audio): Track {
-    const track = this.pc.addTrack(media);
-    // node-datachannel holds the event loop open until a Track reports closing to a handler
-    track.onClosed(() => {});
-    this.tracks.set(mid, track);
-    return track;
+    this.link.addReceiver(mid, (msg) => this.onMedia(msg, mid));
   }
 
   // ---- incoming ------------------------------------------------------------------------------
@@ -441,8 +424,8 @@ export class Bot {
     for (const cb of this.rtpHandlers) cb(msg, mid);
   }
 
-  private adoptChannel(dc: DataChannel, reliable: boolean): DataChannel {
-    dc.onClosed(() => {}); // as for tracks: lets the event loop end once the channel closes
+  private adoptChannel(dc: DataChannelLike, reliable: boolean): DataChannelLike {
+    dc.onClosed?.(() => {}); // as for tracks: lets the event loop end once the channel closes
     dc.onMessage((msg) => {
       if (typeof msg === 'string') return;
       let packet: DataPacket;

@@ -1,15 +1,31 @@
 /**
  * The node's one UDP socket for media, owned by the native addon (native/sotto_net.c), and the
  * ICE-lite agent in front of it: STUN Binding requests are answered here and tell a transport
- * which address its peer uses; every other datagram reaches its transport by peer id.
+ * which address its peer uses; every other datagram reaches its transport by peer id. A client
+ * transport (load tests) also sends checks: their answers go back to the transport that sent them.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../../util/log.ts';
-import { bindingError, bindingSuccess, parseBindingRequest, StunError, verifyIntegrity } from './stun.ts';
+import {
+  type BindingSuccess,
+  bindingError,
+  bindingSuccess,
+  parseBindingRequest,
+  parseBindingSuccess,
+  STUN_HEADER_LENGTH,
+  StunClass,
+  StunError,
+  stunClass,
+  verifyIntegrity,
+} from './stun.ts';
 
 const log = logger('media-socket');
+/** How long an answer to one of our checks is waited for. */
+const TRANSACTION_MS = 5000;
+/** A bound on the checks waiting for an answer (oldest forgotten first). */
+const MAX_TRANSACTIONS = 4096;
 
 export enum NativeEvent {
   Stun = 0,
@@ -69,10 +85,21 @@ export function nativeAddon(): Addon {
 /** What the socket needs of a transport. */
 export interface IceEndpoint {
   readonly localPwd: string;
+  /** The peer's password, which signs the answers to our checks (a client transport only). */
+  readonly remotePwd?: string;
   /** A valid connectivity check from this address (MESSAGE-INTEGRITY verified). */
   iceCheck(address: string, port: number, useCandidate: boolean): void;
+  /** A verified success answer to one of our checks, from the address the check went to. */
+  iceSuccess?(address: string, port: number, answer: BindingSuccess): void;
   /** Everything else the addon reports for this transport's peer. */
   nativeEvent(kind: NativeEvent, data: Buffer | undefined, num: number, text: string | undefined): void;
+}
+
+interface Transaction {
+  endpoint: IceEndpoint;
+  address: string;
+  port: number;
+  sentAt: number;
 }
 
 export interface DtlsPem {
@@ -88,6 +115,8 @@ export class MediaSocket {
   stunDropped = 0;
   private readonly byUfrag = new Map<string, IceEndpoint>();
   private readonly byPeer = new Map<number, IceEndpoint>();
+  /** Our checks waiting for an answer, by transaction id (hex), oldest first. */
+  private readonly transactions = new Map<string, Transaction>();
   private closed = false;
 
   private constructor(
@@ -132,6 +161,23 @@ export class MediaSocket {
     }
   }
 
+  /** Sends one of our connectivity checks (a Binding request) and remembers whom its answer is for. */
+  sendCheck(endpoint: IceEndpoint, address: string, port: number, request: Buffer): boolean {
+    if (this.closed) return false;
+    const now = performance.now();
+    for (const [key, t] of this.transactions) {
+      if (now - t.sentAt < TRANSACTION_MS && this.transactions.size < MAX_TRANSACTIONS) break;
+      this.transactions.delete(key);
+    }
+    this.transactions.set(request.toString('hex', 8, STUN_HEADER_LENGTH), {
+      endpoint,
+      address,
+      port,
+      sentAt: now,
+    });
+    return this.addon.sendStun(this.id, address, port, request);
+  }
+
   stats(): NativeStats & { peers: number; stunDropped: number } {
     return { ...this.addon.stats(this.id), peers: this.byPeer.size, stunDropped: this.stunDropped };
   }
@@ -142,6 +188,7 @@ export class MediaSocket {
     this.addon.close(this.id);
     this.byPeer.clear();
     this.byUfrag.clear();
+    this.transactions.clear();
   }
 
   private onEvent(
@@ -172,7 +219,11 @@ export class MediaSocket {
       this.stunDropped++;
       return;
     }
-    if (!req) return; // responses, indications: an ICE-lite agent sends no requests
+    if (!req) {
+      // responses and indications: only answers to a client transport's checks are wanted
+      if (this.transactions.size > 0) this.onResponse(buf, address, port);
+      return;
+    }
     const endpoint = this.byUfrag.get(req.localUfrag);
     if (!endpoint) {
       this.stunDropped++; // a stale or forged username: no answer at all
@@ -189,5 +240,41 @@ export class MediaSocket {
       bindingSuccess(req.transactionId, address, port, endpoint.localPwd),
     );
     endpoint.iceCheck(address, port, req.useCandidate);
+  }
+
+  /**
+   * An answer to one of our checks: it must come from where the check went and, for a success,
+   * carry MESSAGE-INTEGRITY keyed with that peer's password. A forged answer does not end the
+   * transaction (the real one may still come); an error answer is dropped and the check retried.
+   */
+  private onResponse(buf: Buffer, address: string, port: number): void {
+    const cls = stunClass(buf);
+    const key = buf.toString('hex', 8, STUN_HEADER_LENGTH);
+    const t = this.transactions.get(key);
+    const pwd = t?.endpoint.remotePwd;
+    if (
+      !t ||
+      pwd === undefined ||
+      cls !== StunClass.SuccessResponse ||
+      t.address !== address ||
+      t.port !== port
+    ) {
+      this.stunDropped++;
+      return;
+    }
+    let answer: BindingSuccess;
+    try {
+      answer = parseBindingSuccess(buf);
+    } catch (err) {
+      if (!(err instanceof StunError)) throw err;
+      this.stunDropped++;
+      return;
+    }
+    if (!verifyIntegrity(buf, pwd)) {
+      this.stunDropped++;
+      return;
+    }
+    this.transactions.delete(key);
+    t.endpoint.iceSuccess?.(address, port, answer);
   }
 }

@@ -1,6 +1,8 @@
 /**
  * STUN for an ICE-lite agent (RFC 8445 §2.5): parse Binding requests (RFC 5389), check their
- * short-term MESSAGE-INTEGRITY and build the answers. Pure functions over bytes, no sockets.
+ * short-term MESSAGE-INTEGRITY and build the answers. For the controlling client used by load
+ * tests, also build Binding requests and parse their success responses. Pure functions over
+ * bytes, no sockets.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -418,4 +420,143 @@ export function bindingError(
   out.write(reason, off + 8, 'utf8');
   sign(out, STUN_HEADER_LENGTH + 4 + pad4(valueLength), password);
   return out;
+}
+
+export interface BindingRequestOptions {
+  /** PRIORITY: what a peer-reflexive candidate learnt from this check would get (RFC 8445 §7.1.1). */
+  priority: number;
+  /** ICE-CONTROLLING: our tie-breaker, a random 64-bit number. */
+  controlling: bigint;
+  /** USE-CANDIDATE: nominate the pair (aggressive nomination). */
+  useCandidate: boolean;
+}
+
+/**
+ * A connectivity check from the controlling agent: USERNAME ("<their ufrag>:<our ufrag>"),
+ * PRIORITY, ICE-CONTROLLING, USE-CANDIDATE when asked, MESSAGE-INTEGRITY keyed with the remote
+ * password, and FINGERPRINT.
+ */
+export function bindingRequest(
+  transactionId: Uint8Array,
+  username: string,
+  remotePassword: string,
+  opts: BindingRequestOptions,
+): Buffer {
+  checkTransactionId(transactionId);
+  const userLength = Buffer.byteLength(username, 'utf8');
+  if (userLength === 0 || userLength > 512) throw new RangeError(`STUN USERNAME of ${userLength} bytes`);
+  if (!Number.isInteger(opts.priority) || opts.priority < 1 || opts.priority > 0xffffffff)
+    throw new RangeError(`bad ICE priority ${opts.priority}`);
+  if (opts.controlling < 0n || opts.controlling > 0xffffffffffffffffn)
+    throw new RangeError('the ICE tie-breaker must fit in 64 bits');
+  const size = STUN_HEADER_LENGTH + 4 + pad4(userLength) + 8 + 12 + (opts.useCandidate ? 4 : 0) + 24 + 8;
+  // zeroed, so the USERNAME padding is zero
+  const out = Buffer.alloc(size);
+  writeHeader(out, BINDING_REQUEST, transactionId);
+  let off = STUN_HEADER_LENGTH;
+  out.writeUInt16BE(USERNAME, off);
+  out.writeUInt16BE(userLength, off + 2);
+  out.write(username, off + 4, 'utf8');
+  off += 4 + pad4(userLength);
+  out.writeUInt16BE(PRIORITY, off);
+  out.writeUInt16BE(4, off + 2);
+  out.writeUInt32BE(opts.priority, off + 4);
+  off += 8;
+  out.writeUInt16BE(ICE_CONTROLLING, off);
+  out.writeUInt16BE(8, off + 2);
+  out.writeBigUInt64BE(opts.controlling, off + 4);
+  off += 12;
+  if (opts.useCandidate) {
+    out.writeUInt16BE(USE_CANDIDATE, off);
+    out.writeUInt16BE(0, off + 2);
+    off += 4;
+  }
+  sign(out, off, remotePassword);
+  return out;
+}
+
+export interface BindingSuccess {
+  /** 12 bytes; a view into `message`, not a copy. */
+  transactionId: Buffer;
+  /** XOR-MAPPED-ADDRESS: where the peer saw the request come from. */
+  address: string;
+  port: number;
+  /** The whole response (a view): check it with `verifyIntegrity(res.message, remotePassword)`. */
+  message: Buffer;
+}
+
+/**
+ * Parses a Binding success response. Throws StunError for anything malformed: bad header or
+ * length, another message type, an attribute overrunning the message, a bad FINGERPRINT (when
+ * present) or anything after it, and a missing or malformed XOR-MAPPED-ADDRESS. Only attributes
+ * before MESSAGE-INTEGRITY count. Does not check MESSAGE-INTEGRITY: see `verifyIntegrity`.
+ */
+export function parseBindingSuccess(buf: Uint8Array): BindingSuccess {
+  const b = asBuffer(buf);
+  checkHeader(b);
+  if (readU16(b, 0) !== BINDING_SUCCESS) throw new StunError('not a Binding success response');
+  const end = b.length;
+  let mapped = -1;
+  let integrity = false;
+  let fingerprint = -1;
+  for (let off = STUN_HEADER_LENGTH; off < end; ) {
+    if (fingerprint !== -1) throw new StunError('attribute after FINGERPRINT');
+    const type = readU16(b, off);
+    const len = readU16(b, off + 2);
+    if (off + 4 + len > end)
+      throw new StunError(`attribute 0x${type.toString(16)} (${len} bytes) overruns the message`);
+    if (type === FINGERPRINT) {
+      if (len !== 4) throw new StunError(`FINGERPRINT of ${len} bytes`);
+      fingerprint = off;
+    } else if (type === MESSAGE_INTEGRITY) {
+      if (len !== 20) throw new StunError(`MESSAGE-INTEGRITY of ${len} bytes`);
+      integrity = true;
+    } else if (type === XOR_MAPPED_ADDRESS && !integrity && mapped === -1) {
+      mapped = off;
+    }
+    off += 4 + pad4(len);
+  }
+  if (fingerprint !== -1) {
+    const expected = (crc32(b.subarray(0, fingerprint)) ^ FINGERPRINT_XOR) >>> 0;
+    if (readU32(b, fingerprint + 4) !== expected) throw new StunError('bad FINGERPRINT');
+  }
+  if (mapped === -1) throw new StunError('Binding success without XOR-MAPPED-ADDRESS');
+  const len = readU16(b, mapped + 2);
+  const v = mapped + 4;
+  const family = b[v + 1];
+  if (!((family === 0x01 && len === 8) || (family === 0x02 && len === 20)))
+    throw new StunError(`XOR-MAPPED-ADDRESS of family ${family} and ${len} bytes`);
+  const port = readU16(b, v + 2) ^ (MAGIC_COOKIE >>> 16);
+  // the address is XORed with header bytes 4–19 (the cookie, then the transaction id)
+  let address: string;
+  if (family === 0x01) {
+    address = `${b[v + 4] ^ b[4]}.${b[v + 5] ^ b[5]}.${b[v + 6] ^ b[6]}.${b[v + 7] ^ b[7]}`;
+  } else {
+    const groups: number[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(((b[v + 4 + i] ^ b[4 + i]) << 8) | (b[v + 5 + i] ^ b[5 + i]));
+    address = formatIPv6(groups);
+  }
+  return { transactionId: b.subarray(8, STUN_HEADER_LENGTH), address, port, message: b };
+}
+
+/** Eight 16-bit groups as RFC 5952 text: lower case, the longest run of two or more zeros as '::'. */
+function formatIPv6(groups: number[]): string {
+  let bestAt = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestAt = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hexes = groups.map((g) => g.toString(16));
+  if (bestAt === -1) return hexes.join(':');
+  return `${hexes.slice(0, bestAt).join(':')}::${hexes.slice(bestAt + bestLength).join(':')}`;
 }

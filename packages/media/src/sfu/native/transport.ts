@@ -3,29 +3,65 @@
  * DTLS-SRTP and batched sends in the native addon, SCTP data channels in TypeScript. Same surface
  * as the node-datachannel transport (see ../transport.ts), so the participant code does not know
  * which one it holds.
+ *
+ * A client mode (`{ controlling: true }`, for load-test bots) turns it around: it offers, checks
+ * the answer's candidates as the controlling ICE agent and nominates the first that answers.
  */
 import { createHash, randomBytes, randomInt, X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { logger } from '../../util/log.ts';
 import {
   iceCredentials,
   isRejected,
   type MediaSection,
+  opusPayloadType,
   parseSdp,
   rewriteLocal,
   SdpError,
   type SectionPlan,
   ssrcs,
+  writeSdp,
 } from '../sdp.ts';
 import type { CandidateInit, DataChannelLike, MediaTrack, Transport, TransportConfig } from '../transport.ts';
 import { ReceiveStats, RetransmitBuffer, readRtcp, receiverReport } from './rtcp.ts';
 import { SctpEndpoint } from './sctp.ts';
 import { type IceEndpoint, type MediaSocket, NativeEvent } from './socket.ts';
+import { type BindingSuccess, bindingRequest } from './stun.ts';
 
 const log = logger('native-transport');
 const RECEIVER_REPORT_MS = 1000;
 const ICE_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/';
 const MAX_MESSAGE_SIZE = 256 * 1024;
+const OPUS_PT = 111;
+// client mode: connectivity checks, then consent freshness (RFC 7675)
+const CHECK_INTERVAL_MS = 50;
+const CHECK_TIMEOUT_MS = 10_000;
+const CONSENT_INTERVAL_MS = 5000;
+const CONSENT_TIMEOUT_MS = 30_000;
+const MAX_REMOTE_CANDIDATES = 8;
+/** PRIORITY of our checks: a peer-reflexive candidate's (type preference 110), component 1. */
+const CHECK_PRIORITY = 110 * 2 ** 24 + 65535 * 2 ** 8 + 255;
+
+/** How a NativePeerTransport is used. */
+export interface NativeTransportOptions {
+  /**
+   * Client mode: we offer and are the controlling ICE agent (checks with aggressive nomination,
+   * then consent checks); the DTLS role follows the answer's a=setup. Default: the node's side.
+   */
+  controlling?: boolean;
+  /** Client mode: give up ('failed') when no check is answered in this long (default 10 s). */
+  checkTimeoutMs?: number;
+  /** Client mode: consent checks about this far apart (default 5 s)... */
+  consentIntervalMs?: number;
+  /** ...and 'failed' when none was answered for this long (default 30 s, RFC 7675). */
+  consentTimeoutMs?: number;
+}
+
+interface Address {
+  address: string;
+  port: number;
+}
 
 interface LocalSection {
   mid: string;
@@ -35,6 +71,8 @@ interface LocalSection {
   lines: string[];
   /** An offer we made and the answer has not covered yet. */
   pending: boolean;
+  /** Client mode: a receive-only section (NACK offered when `nack`). */
+  recv?: { nack: boolean };
 }
 
 interface Fingerprint {
@@ -72,14 +110,32 @@ export class NativePeerTransport implements Transport, IceEndpoint {
   private readonly rtcpSsrc = randomBytes(4).readUInt32BE(0);
   private reportTimer: ReturnType<typeof setInterval> | undefined;
   lastCheckAt = 0;
+  // client mode only
+  readonly controlling: boolean;
+  remotePwd: string | undefined;
+  private remoteUfrag: string | undefined;
+  private readonly remoteCandidates: Address[] = [];
+  private readonly tieBreaker = randomBytes(8).readBigUInt64BE(0);
+  private iceTimer: ReturnType<typeof setTimeout> | undefined;
+  private checksStartedAt = 0;
+  private lastAnswerAt = 0;
+  private selected: Address | undefined;
+  private readonly checkTimeoutMs: number;
+  private readonly consentIntervalMs: number;
+  private readonly consentTimeoutMs: number;
 
   constructor(
     readonly name: string,
     private readonly cfg: TransportConfig,
+    opts: NativeTransportOptions = {},
   ) {
     if (!cfg.native) throw new Error('NativePeerTransport needs the node media socket');
     this.socket = cfg.native.socket;
     this.fingerprint = cfg.native.fingerprint;
+    this.controlling = opts.controlling ?? false;
+    this.checkTimeoutMs = opts.checkTimeoutMs ?? CHECK_TIMEOUT_MS;
+    this.consentIntervalMs = opts.consentIntervalMs ?? CONSENT_INTERVAL_MS;
+    this.consentTimeoutMs = opts.consentTimeoutMs ?? CONSENT_TIMEOUT_MS;
     this.socket.register(this.localUfrag, this);
   }
 
@@ -120,6 +176,20 @@ export class NativePeerTransport implements Transport, IceEndpoint {
     return track;
   }
 
+  /** Client mode: a receive-only Opus section for the next offer (with NACK unless told not to). */
+  addRecvSection(mid: string, opts: { nack?: boolean } = {}): NativeTrack {
+    this.assertOpen();
+    if (!this.controlling) throw new SdpError('receive-only sections are for the client mode');
+    const s = this.sectionFor(mid, 'audio');
+    s.lines = [`a=rtpmap:${OPUS_PT} opus/48000/2`, `a=fmtp:${OPUS_PT} minptime=10;useinbandfec=1`];
+    s.recv = { nack: opts.nack ?? true };
+    s.pending = true;
+    const track = new NativeTrack(this, mid);
+    track.receiving = true;
+    this.tracks.set(mid, track);
+    return track;
+  }
+
   offer(plan: (mid: string) => SectionPlan): string {
     this.assertOpen();
     if (this.deferred.length > 0 || this.channels.size > 0) {
@@ -133,7 +203,7 @@ export class NativePeerTransport implements Transport, IceEndpoint {
           pending: true,
         });
     }
-    return this.describe('offer', plan);
+    return this.describe('offer', this.controlling ? this.clientPlan(plan) : plan);
   }
 
   applyAnswer(answer: string): void {
@@ -148,20 +218,31 @@ export class NativePeerTransport implements Transport, IceEndpoint {
       if (m.kind === 'application' && !local.rejected) this.dataNegotiated = true;
       const track = this.tracks.get(m.mid);
       if (track && !local.rejected) track.negotiated();
+      if (track && local.recv) this.mapSources(track, local.rejected ? [] : ssrcs(m));
     }
+    if (this.controlling) this.readRemoteIce(answer);
     this.ensurePeer();
     this.maybeStartSctp();
+    if (this.controlling) this.startChecks();
   }
 
-  addCandidate(_c: CandidateInit): void {
+  addCandidate(c: CandidateInit): void {
     // ICE-lite: the peer's checks tell us its address; its candidates are not needed
+    if (!this.controlling || this.closed) return;
+    // "candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ..."
+    const parts = c.candidate.replace(/^a=/, '').split(' ');
+    if (parts.length < 8 || parts[1] !== '1' || parts[2].toLowerCase() !== 'udp') return;
+    const port = Number(parts[5]);
+    if (!Number.isInteger(port) || port < 1 || port > 0xffff) return;
+    this.addRemoteCandidate(parts[4], port);
   }
 
   // ---- media -------------------------------------------------------------------------------
 
   receiveWithRtcp(track: MediaTrack): void {
     (track as NativeTrack).receiveStats = new Map();
-    if (this.reportTimer) return;
+    // a client answers each sender report instead, as libdatachannel's receiving session does
+    if (this.reportTimer || this.controlling) return;
     this.reportTimer = setInterval(() => this.sendReceiverReports(), RECEIVER_REPORT_MS);
     this.reportTimer.unref?.();
   }
@@ -185,6 +266,7 @@ export class NativePeerTransport implements Transport, IceEndpoint {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.reportTimer);
+    clearTimeout(this.iceTimer);
     safe(() => this.sctp?.close());
     for (const dc of this.channels.values()) safe(() => dc.close());
     for (const t of this.tracks.values()) t.close();
@@ -200,6 +282,11 @@ export class NativePeerTransport implements Transport, IceEndpoint {
   iceCheck(address: string, port: number, useCandidate: boolean): void {
     if (this.closed) return;
     this.lastCheckAt = performance.now();
+    if (this.controlling) {
+      // a full ICE peer's check: its source is a (peer-reflexive) candidate worth checking
+      if (!this.selected) this.addRemoteCandidate(address, port);
+      return;
+    }
     if (this.currentState === 'new') this.setState('connecting');
     const key = `${address}|${port}`;
     if (key === this.boundTo) return;
@@ -210,6 +297,17 @@ export class NativePeerTransport implements Transport, IceEndpoint {
     // the first working address until the controlling side nominates one
     if (this.boundTo && !useCandidate) return;
     if (this.socket.addon.peerBind(this.peer, address, port)) this.boundTo = key;
+  }
+
+  /** Client mode: an answer to one of our checks. The first one picks the address (and starts DTLS). */
+  iceSuccess(address: string, port: number, _answer: BindingSuccess): void {
+    if (this.closed || !this.controlling) return;
+    this.lastAnswerAt = performance.now();
+    if (this.selected || !this.peer) return;
+    this.selected = { address, port };
+    clearTimeout(this.iceTimer);
+    if (this.socket.addon.peerBind(this.peer, address, port)) this.boundTo = `${address}|${port}`;
+    this.scheduleConsent();
   }
 
   nativeEvent(kind: NativeEvent, data: Buffer | undefined, num: number, text: string | undefined): void {
@@ -288,12 +386,17 @@ export class NativePeerTransport implements Transport, IceEndpoint {
 
   private onRtcp(rtcp: Buffer): void {
     const now = performance.now();
+    let senderReport = false;
     readRtcp(rtcp, {
-      senderReport: (ssrc, ntp) => this.bySsrc.get(ssrc)?.receiveStats?.get(ssrc)?.senderReport(ntp, now),
+      senderReport: (ssrc, ntp) => {
+        senderReport = true;
+        this.bySsrc.get(ssrc)?.receiveStats?.get(ssrc)?.senderReport(ntp, now);
+      },
       nack: (mediaSsrc, seqs) => {
         for (const t of this.tracks.values()) if (t.sentSsrc === mediaSsrc) t.retransmit(seqs);
       },
     });
+    if (senderReport && this.controlling) this.sendReceiverReports();
   }
 
   private sendReceiverReports(): void {
@@ -337,6 +440,92 @@ export class NativePeerTransport implements Transport, IceEndpoint {
     if (media.length === 0) throw new SdpError(`the ${type} has no media sections`);
   }
 
+  // ---- client mode: ICE as the controlling agent -----------------------------------------------
+
+  /** The answer's SSRCs for one of our receive sections (a slot the node reassigned changes them). */
+  private mapSources(track: NativeTrack, sources: number[]): void {
+    for (const ssrc of track.ssrcs) if (this.bySsrc.get(ssrc) === track) this.bySsrc.delete(ssrc);
+    track.ssrcs.clear();
+    for (const ssrc of sources) {
+      track.ssrcs.add(ssrc);
+      this.bySsrc.set(ssrc, track);
+    }
+  }
+
+  /** The remote ICE credentials (the first answer's: no ICE restarts) and its candidates. */
+  private readRemoteIce(sdp: string): void {
+    const creds = iceCredentials(sdp);
+    if (creds && this.remoteUfrag === undefined) {
+      this.remoteUfrag = creds.ufrag;
+      this.remotePwd = creds.pwd;
+    }
+    const lines = sdp.match(/^a=candidate:[^\r\n]+/gm) ?? [];
+    for (const line of lines.slice(0, MAX_REMOTE_CANDIDATES)) this.addCandidate({ candidate: line });
+  }
+
+  private addRemoteCandidate(address: string, port: number): void {
+    // our socket's family only (the addon cannot send IPv6 from an IPv4 socket)
+    if (isIP(address) !== (this.socket.host.includes(':') ? 6 : 4)) return;
+    if (this.remoteCandidates.length >= MAX_REMOTE_CANDIDATES) return;
+    if (this.remoteCandidates.some((c) => c.address === address && c.port === port)) return;
+    this.remoteCandidates.push({ address, port });
+  }
+
+  private startChecks(): void {
+    if (this.checksStartedAt || this.closed) return;
+    this.checksStartedAt = performance.now();
+    if (this.currentState === 'new') this.setState('connecting');
+    this.checkTick();
+  }
+
+  /** Every 50 ms until one answers or the time is up: a check, nominating, to every candidate. */
+  private readonly checkTick = (): void => {
+    this.iceTimer = undefined;
+    if (this.closed || this.selected) return;
+    if (performance.now() - this.checksStartedAt > this.checkTimeoutMs) {
+      log.debug('no candidate answered', { pc: this.name, candidates: this.remoteCandidates.length });
+      this.setState('failed');
+      return;
+    }
+    for (const c of this.remoteCandidates) this.sendCheck(c, true);
+    this.iceTimer = setTimeout(this.checkTick, CHECK_INTERVAL_MS);
+    this.iceTimer.unref();
+  };
+
+  /** The next consent check in 0.8–1.2 intervals, at random (RFC 7675 §5.1). */
+  private scheduleConsent(): void {
+    this.iceTimer = setTimeout(this.consentTick, this.consentIntervalMs * (0.8 + 0.4 * Math.random()));
+    this.iceTimer.unref();
+  }
+
+  private readonly consentTick = (): void => {
+    this.iceTimer = undefined;
+    const selected = this.selected;
+    if (this.closed || !selected || this.currentState === 'failed' || this.currentState === 'closed') return;
+    if (performance.now() - this.lastAnswerAt > this.consentTimeoutMs) {
+      log.debug('consent lost', { pc: this.name });
+      this.setState('failed');
+      return;
+    }
+    this.sendCheck(selected, false);
+    this.scheduleConsent();
+  };
+
+  private sendCheck(to: Address, nominate: boolean): void {
+    if (this.remoteUfrag === undefined || this.remotePwd === undefined) return;
+    const request = bindingRequest(
+      randomBytes(12),
+      `${this.remoteUfrag}:${this.localUfrag}`,
+      this.remotePwd,
+      {
+        priority: CHECK_PRIORITY,
+        controlling: this.tieBreaker,
+        useCandidate: nominate,
+      },
+    );
+    this.socket.sendCheck(this, to.address, to.port, request);
+  }
+
   private sectionFor(mid: string, kind: string): LocalSection {
     let s = this.sections.find((x) => x.mid === mid);
     if (!s) {
@@ -364,7 +553,7 @@ export class NativePeerTransport implements Transport, IceEndpoint {
       's=-',
       't=0 0',
       `a=group:BUNDLE ${bundled.join(' ')}`,
-      'a=ice-lite',
+      ...(this.controlling ? [] : ['a=ice-lite']),
       'a=msid-semantic: WMS *',
     ];
     for (const s of this.sections) {
@@ -394,7 +583,25 @@ export class NativePeerTransport implements Transport, IceEndpoint {
       else lines.push('a=rtcp-mux', ...s.lines);
       lines.push(candidate, 'a=end-of-candidates');
     }
-    return rewriteLocal(`${lines.join('\r\n')}\r\n`, plan, { nack: true, hardened: this.cfg.hardened });
+    const sdp = rewriteLocal(`${lines.join('\r\n')}\r\n`, plan, { nack: true, hardened: this.cfg.hardened });
+    return this.controlling ? this.withReceiveNack(sdp) : sdp;
+  }
+
+  /** Client mode: our receive sections are receive-only, whatever the caller's plan says. */
+  private clientPlan(plan: (mid: string) => SectionPlan): (mid: string) => SectionPlan {
+    return (mid) => (this.sections.find((s) => s.mid === mid)?.recv ? { role: 'receive' } : plan(mid));
+  }
+
+  /** Client mode: NACK on our receive sections (rewriteLocal keeps it only where we send). */
+  private withReceiveNack(sdp: string): string {
+    const parsed = parseSdp(sdp);
+    for (const m of parsed.media) {
+      const pt = this.sections.find((s) => s.mid === m.mid)?.recv?.nack ? opusPayloadType(m) : undefined;
+      if (pt === undefined || isRejected(m)) continue;
+      const at = m.lines.findIndex((l) => l.startsWith(`a=fmtp:${pt} `) || l.startsWith(`a=rtpmap:${pt} `));
+      m.lines.splice(at === -1 ? m.lines.length : at + 1, 0, `a=rtcp-fb:${pt} nack`);
+    }
+    return writeSdp(parsed);
   }
 
   private advertisedAddress(): string {
