@@ -6,7 +6,7 @@
  *
  *   npm run bench:fanout -- --listeners 1000 [--seconds 20] [--concurrency 20] [--idle-seconds 5]
  *                           [--join-timeout 180] [--listener-procs 1] [--transport native|datachannel]
- *                           [--listener-transport datachannel|native]
+ *                           [--listener-transport native|datachannel]
  *
  * --transport is the node's media transport; --listener-transport the listener bots' peer
  * connections: node-datachannel (a thread and a poll loop per peer) or the node's own native
@@ -57,8 +57,9 @@ function readOptions(): Options {
       'join-timeout': { type: 'string', default: '180' },
       'listener-procs': { type: 'string', default: '1' },
       // the node's media transport (the server process reads SOTTO_MEDIA_TRANSPORT)
-      transport: { type: 'string', default: process.env.SOTTO_MEDIA_TRANSPORT ?? 'datachannel' },
-      'listener-transport': { type: 'string', default: 'datachannel' },
+      transport: { type: 'string', default: process.env.SOTTO_MEDIA_TRANSPORT ?? 'native' },
+      // native-client bots cost the listener processes about half as much CPU as libdatachannel's
+      'listener-transport': { type: 'string', default: 'native' },
     },
   });
   const listenerTransport = values['listener-transport'];

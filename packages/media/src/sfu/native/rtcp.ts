@@ -150,7 +150,7 @@ export class RetransmitBuffer {
     let slot = this.slots[i];
     if (!slot || slot.length < rtp.length)
       slot = this.slots[i] = Buffer.allocUnsafe(Math.max(rtp.length, 256));
-    rtp.copy(slot);
+    slot.set(rtp); // TypedArray#set: no call into C++ for a short copy
     this.lengths[i] = rtp.length;
     this.seqs[i] = seq;
   }
