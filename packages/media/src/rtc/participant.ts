@@ -435,8 +435,8 @@ export class Participant {
         if (!slot.assigned || slot.down || this.closed) return;
         const found = this.room.findUpTrack(slot.assigned.trackSid);
         if (!found) return;
-        if (slot.nack) t.retransmitOnNack(track);
         slot.down = new DownTrack(slot.assigned.ssrc, slot.payloadType, track);
+        if (slot.nack) t.retransmitOnNack(track, slot.down);
         found.up.add(slot.down);
         found.publisher.send({
           case: 'trackSubscribed',

@@ -511,3 +511,39 @@ describe('RTCP sender reports', () => {
     assert.equal((none.sink as RecordingSink).sent.length, 0, 'nothing before the first packet');
   });
 });
+
+describe('NACK answered from the source history', () => {
+  it('resends what this subscriber got under the NACKed numbers, header rewritten as it was', () => {
+    const up = new UpTrack('TR_nack', undefined);
+    const a = new RecordingSink();
+    const b = new RecordingSink();
+    const downA = new DownTrack(0x0a0a0a0a, 111, a);
+    const downB = new DownTrack(0x0b0b0b0b, 96, b);
+    up.add(downA);
+    up.add(downB);
+    for (let i = 0; i < 10; i++) up.receive(rtp({ seq: 65530 + i, ts: 1000 + i * 960, payload: [i, i, i] }));
+    // B asks for its 3rd and 8th packets (across the source's sequence wrap) and one it never got
+    const want = [b.seqs[2], b.seqs[7], (b.seqs[9] + 5) & 0xffff];
+    assert.equal(downB.retransmit(want), 2);
+    assert.equal(b.sent.length, 12);
+    assert.deepEqual(b.sent[10], b.sent[2], 'the same bytes B got the first time');
+    assert.deepEqual(b.sent[11], b.sent[7]);
+    assert.equal(a.sent.length, 10, 'nothing for A');
+    assert.equal(downA.retransmit([a.seqs[4]]), 1);
+    assert.deepEqual(a.sent[10], a.sent[4]);
+  });
+
+  it('does not map numbers from before a source change, nor older than the history', () => {
+    const up = new UpTrack('TR_nack2', undefined);
+    const sink = new RecordingSink();
+    const down = new DownTrack(0x0c0c0c0c, 111, sink);
+    up.add(down);
+    for (let i = 0; i < 5; i++) up.receive(rtp({ seq: 100 + i, ts: i * 960, ssrc: 1 }));
+    const beforeSwitch = sink.seqs[3];
+    for (let i = 0; i < 5; i++) up.receive(rtp({ seq: 7000 + i, ts: i * 960, ssrc: 2 }));
+    assert.equal(down.retransmit([beforeSwitch]), 0, 'the old source is not ours to rebuild');
+    assert.equal(down.retransmit([sink.seqs[6]]), 1);
+    for (let i = 5; i < 200; i++) up.receive(rtp({ seq: 7000 + i, ts: i * 960, ssrc: 2 }));
+    assert.equal(down.retransmit([sink.seqs[6]]), 0, 'fell out of the 128-packet history');
+  });
+});

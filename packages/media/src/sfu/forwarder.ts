@@ -28,6 +28,10 @@ export class DownTrack {
   private lastAt = 0;
   /** When our next sender report is due (0: not scheduled yet). */
   private nextReportAt = 0;
+  /** The UpTrack feeding us (set by UpTrack.add): its history answers our subscriber's NACKs. */
+  source: UpTrack | undefined;
+  /** Our first sequence number since the current source began (NACKs before it are not ours to map). */
+  private epochSeq = -1;
 
   constructor(
     readonly ssrc: number,
@@ -54,6 +58,7 @@ export class DownTrack {
       this.seqOffset = (this.lastSeq + 1 - srcSeq) & 0xffff;
       this.tsOffset = (this.lastTs + gapTs - srcTs) >>> 0;
       this.srcSsrc = srcSsrc;
+      this.epochSeq = (this.lastSeq + 1) & 0xffff;
     }
     const seq = (srcSeq + this.seqOffset) & 0xffff;
     const ts = (srcTs + this.tsOffset) >>> 0;
@@ -76,6 +81,34 @@ export class DownTrack {
     } catch {
       // the transport closed under us; its owner removes this DownTrack on close
     }
+  }
+
+  /**
+   * Answers a NACK: the packets we sent under these sequence numbers, rebuilt from the source's
+   * history (one copy per packet kept for all subscribers, none per subscriber). Returns how many
+   * went out; a number from before the current source, or too old for the history, is skipped.
+   */
+  retransmit(seqs: number[]): number {
+    const history = this.source?.history;
+    if (!history || this.epochSeq < 0) return 0;
+    let sent = 0;
+    for (const seq of seqs) {
+      // within what we have sent since the source began
+      if (((seq - this.epochSeq) & 0xffff) >= 0x8000 || ((this.lastSeq - seq) & 0xffff) >= 0x8000) continue;
+      const original = history.get(this.srcSsrc, (seq - this.seqOffset) & 0xffff);
+      if (!original) continue;
+      const pkt = Buffer.from(original);
+      pkt[1] = (pkt[1] & 0x80) | this.payloadType;
+      pkt.writeUInt16BE(seq, 2);
+      pkt.writeUInt32BE((pkt.readUInt32BE(4) + this.tsOffset) >>> 0, 4);
+      pkt.writeUInt32BE(this.ssrc, 8);
+      try {
+        if (this.sink.sendMessageBinary(pkt)) sent++;
+      } catch {
+        // closed
+      }
+    }
+    return sent;
   }
 
   /**
@@ -152,6 +185,43 @@ export function senderReport(
   return buf;
 }
 
+/**
+ * The last packets of a source by sequence number. Slots keep their buffers and are overwritten
+ * in place, so a steady stream allocates nothing.
+ */
+export class PacketHistory {
+  private readonly slots: (Buffer | undefined)[];
+  private readonly lengths: Int32Array;
+  private readonly seqs: Int32Array;
+  private readonly ssrcs: Float64Array;
+
+  constructor(readonly size = 128) {
+    this.slots = new Array(size);
+    this.lengths = new Int32Array(size);
+    this.seqs = new Int32Array(size).fill(-1);
+    this.ssrcs = new Float64Array(size).fill(-1);
+  }
+
+  store(rtp: Buffer, ssrc: number, seq: number): void {
+    const i = seq % this.size;
+    let slot = this.slots[i];
+    if (!slot || slot.length < rtp.length) {
+      slot = Buffer.allocUnsafe(Math.max(rtp.length, 256));
+      this.slots[i] = slot;
+    }
+    slot.set(rtp);
+    this.lengths[i] = rtp.length;
+    this.seqs[i] = seq;
+    this.ssrcs[i] = ssrc;
+  }
+
+  get(ssrc: number, seq: number): Buffer | undefined {
+    const i = seq % this.size;
+    if (this.seqs[i] !== seq || this.ssrcs[i] !== ssrc) return undefined;
+    return this.slots[i]?.subarray(0, this.lengths[i]);
+  }
+}
+
 /** Windowed voice activity from RFC 6464 levels, read by the room's speaker detector. */
 export class LevelMeter {
   private sum = 0;
@@ -183,6 +253,8 @@ export class UpTrack {
    */
   tamper?: (payload: Buffer) => Buffer[] | undefined;
   private downs: DownTrack[] = [];
+  /** The last packets forwarded, as the publisher sent them: subscribers' NACKs are answered from it. */
+  readonly history = new PacketHistory();
 
   constructor(
     readonly trackSid: string,
@@ -194,6 +266,7 @@ export class UpTrack {
   }
 
   add(down: DownTrack): void {
+    down.source = this;
     this.downs = [...this.downs, down];
   }
 
@@ -222,6 +295,7 @@ export class UpTrack {
       this.fanOutTampered(buf, offset, ssrc, seq, ts, now);
       return;
     }
+    if (this.downs.length > 0) this.history.store(buf, ssrc, seq);
     // Fan-out → out.
     const downs = this.downs;
     for (let i = 0; i < downs.length; i++) downs[i].write(buf, ssrc, seq, ts, now, payloadLen);

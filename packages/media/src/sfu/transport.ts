@@ -49,6 +49,12 @@ export interface MediaTrack {
   close(): void;
 }
 
+/** What answers a subscriber's NACKs for the SSRC it receives (a DownTrack). */
+export interface Retransmitter {
+  readonly ssrc: number;
+  retransmit(seqs: number[]): number;
+}
+
 /** A data channel, as the participant code uses it (a node-datachannel DataChannel fits). */
 export interface DataChannelLike {
   getLabel(): string;
@@ -80,8 +86,11 @@ export interface Transport {
   addCandidate(c: CandidateInit): void;
   /** RTCP for a track we receive: receiver reports back to the publisher. */
   receiveWithRtcp(track: MediaTrack): void;
-  /** RTCP for a track we send, when the receiver negotiated NACK: retransmission from a small buffer. */
-  retransmitOnNack(track: MediaTrack): void;
+  /**
+   * RTCP for a track we send, when the receiver negotiated NACK: retransmission of what `down`
+   * sent (the native transport asks `down`, which answers from its source's history).
+   */
+  retransmitOnNack(track: MediaTrack, down: Retransmitter): void;
   createChannel(label: string, reliable: boolean): DataChannelLike;
   close(): void;
 }
@@ -205,7 +214,7 @@ export class PeerTransport implements Transport {
    * RTCP for a track we send, when the receiver negotiated NACK: retransmission from a small
    * buffer (~2 s of audio). Sender reports come from DownTrack.reportIfDue (every 5 s on average).
    */
-  retransmitOnNack(track: MediaTrack): void {
+  retransmitOnNack(track: MediaTrack, _down: Retransmitter): void {
     (track as Track).setMediaHandler(new ndc.RtcpNackResponder(NACK_BUFFER_PACKETS));
   }
 

@@ -1,17 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ntpMiddle, ReceiveStats, RetransmitBuffer, readRtcp, receiverReport } from './rtcp.ts';
-
-function rtp(seq: number, ssrc = 0x11223344, len = 60): Buffer {
-  const b = Buffer.alloc(len);
-  b[0] = 0x80;
-  b[1] = 111;
-  b.writeUInt16BE(seq, 2);
-  b.writeUInt32BE(seq * 960, 4);
-  b.writeUInt32BE(ssrc, 8);
-  b[len - 1] = seq & 0xff;
-  return b;
-}
+import { ntpMiddle, ReceiveStats, readRtcp, receiverReport } from './rtcp.ts';
 
 describe('receiver reports', () => {
   it('count loss, the extended highest sequence across a wrap, and echo the last sender report', () => {
@@ -91,17 +80,5 @@ describe('reading RTCP', () => {
 
   it('ntpMiddle keeps 16 bits of seconds and 16 of fraction', () => {
     assert.equal(ntpMiddle(500) & 0xffff, 0x8000);
-  });
-});
-
-describe('retransmission buffer', () => {
-  it('returns the stored packet by sequence number, and nothing once it is overwritten', () => {
-    const b = new RetransmitBuffer(8);
-    for (let seq = 100; seq < 110; seq++) b.store(rtp(seq));
-    assert.equal(b.get(101), undefined, 'overwritten by 109');
-    const got = b.get(105);
-    assert.ok(got);
-    assert.deepEqual(got, rtp(105));
-    assert.equal(b.get(200), undefined);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The RTCP the native transport speaks itself (RFC 3550, RFC 4585): receiver reports for the
- * sources a publisher sends us, reading the sender reports and generic NACKs that come back, and
- * a small retransmission buffer per forwarded track.
+ * sources a publisher sends us, and reading the sender reports and generic NACKs that come back
+ * (NACKs are answered by the DownTrack, from its source's history: forwarder.ts).
  */
 
 const NTP_EPOCH_OFFSET_S = 2_208_988_800;
@@ -127,36 +127,4 @@ export function ntpMiddle(wallMs: number): number {
   const seconds = Math.floor(wallMs / 1000);
   const frac = Math.floor(((wallMs - seconds * 1000) / 1000) * 2 ** 32) >>> 0;
   return ((((seconds + NTP_EPOCH_OFFSET_S) & 0xffff) << 16) | (frac >>> 16)) >>> 0;
-}
-
-/**
- * The last packets sent on one forwarded track, by sequence number, for retransmission on NACK.
- * Slots keep their buffers and are overwritten in place, so a steady stream allocates nothing.
- */
-export class RetransmitBuffer {
-  private readonly slots: (Buffer | undefined)[];
-  private readonly lengths: Int32Array;
-  private readonly seqs: Int32Array;
-
-  constructor(readonly size = 128) {
-    this.slots = new Array(size);
-    this.lengths = new Int32Array(size);
-    this.seqs = new Int32Array(size).fill(-1);
-  }
-
-  store(rtp: Buffer): void {
-    const seq = rtp.readUInt16BE(2);
-    const i = seq % this.size;
-    let slot = this.slots[i];
-    if (!slot || slot.length < rtp.length)
-      slot = this.slots[i] = Buffer.allocUnsafe(Math.max(rtp.length, 256));
-    slot.set(rtp); // TypedArray#set: no call into C++ for a short copy
-    this.lengths[i] = rtp.length;
-    this.seqs[i] = seq;
-  }
-
-  get(seq: number): Buffer | undefined {
-    const i = seq % this.size;
-    return this.seqs[i] === seq ? this.slots[i]?.subarray(0, this.lengths[i]) : undefined;
-  }
 }

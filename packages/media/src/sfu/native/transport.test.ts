@@ -145,6 +145,27 @@ describe('native transport with a libdatachannel peer', { timeout: 30_000 }, () 
       await until(() => client.rtpIn.length >= 20, '20 packets at the client');
       assert.equal(client.rtpIn[3].subarray(12).toString(), 'down 3');
 
+      // a generic NACK from the client (SRTCP) reaches whoever answers for that SSRC
+      const nacked: number[][] = [];
+      t.retransmitOnNack(received as MediaTrack, {
+        ssrc: ours,
+        retransmit: (seqs) => {
+          nacked.push(seqs);
+          return 0;
+        },
+      });
+      const nack = Buffer.alloc(16);
+      nack[0] = 0x81; // FMT 1: generic NACK
+      nack[1] = 205;
+      nack.writeUInt16BE(3, 2);
+      nack.writeUInt32BE(client.ssrc, 4);
+      nack.writeUInt32BE(ours, 8);
+      nack.writeUInt16BE(1005, 12);
+      nack.writeUInt16BE(0b1, 14);
+      client.track.sendMessageBinary(nack);
+      await until(() => nacked.length === 1, 'the NACK at the node');
+      assert.deepEqual(nacked[0], [1005, 1006]);
+
       // the client's channel reaches the node, ours reaches the client
       await until(() => channels.has('chat'), 'the client channel at the node');
       client.dc.sendMessage('hello node');

@@ -23,8 +23,15 @@ import {
   ssrcs,
   writeSdp,
 } from '../sdp.ts';
-import type { CandidateInit, DataChannelLike, MediaTrack, Transport, TransportConfig } from '../transport.ts';
-import { ReceiveStats, RetransmitBuffer, readRtcp, receiverReport } from './rtcp.ts';
+import type {
+  CandidateInit,
+  DataChannelLike,
+  MediaTrack,
+  Retransmitter,
+  Transport,
+  TransportConfig,
+} from '../transport.ts';
+import { ReceiveStats, readRtcp, receiverReport } from './rtcp.ts';
 import { SctpEndpoint } from './sctp.ts';
 import { type IceEndpoint, type MediaSocket, NativeEvent } from './socket.ts';
 import { type BindingSuccess, bindingRequest } from './stun.ts';
@@ -247,8 +254,8 @@ export class NativePeerTransport implements Transport, IceEndpoint {
     this.reportTimer.unref?.();
   }
 
-  retransmitOnNack(track: MediaTrack): void {
-    (track as NativeTrack).rtx ??= new RetransmitBuffer();
+  retransmitOnNack(track: MediaTrack, down: Retransmitter): void {
+    (track as NativeTrack).nack = down;
   }
 
   createChannel(label: string, reliable: boolean): DataChannelLike {
@@ -393,7 +400,7 @@ export class NativePeerTransport implements Transport, IceEndpoint {
         this.bySsrc.get(ssrc)?.receiveStats?.get(ssrc)?.senderReport(ntp, now);
       },
       nack: (mediaSsrc, seqs) => {
-        for (const t of this.tracks.values()) if (t.sentSsrc === mediaSsrc) t.retransmit(seqs);
+        for (const t of this.tracks.values()) if (t.nack?.ssrc === mediaSsrc) t.nack.retransmit(seqs);
       },
     });
     if (senderReport && this.controlling) this.sendReceiverReports();
@@ -644,8 +651,8 @@ export class NativeTrack implements MediaTrack {
   receiving = false;
   readonly ssrcs = new Set<number>();
   receiveStats: Map<number, ReceiveStats> | undefined;
-  rtx: RetransmitBuffer | undefined;
-  sentSsrc = -1;
+  /** What answers the receiver's NACKs for the SSRC we send (the DownTrack, from its source's history). */
+  nack: Retransmitter | undefined;
   private handler: ((msg: Buffer) => void) | undefined;
   private openHandlers: (() => void)[] = [];
   private isNegotiated = false;
@@ -678,20 +685,7 @@ export class NativeTrack implements MediaTrack {
     if (peer === 0 || this.closed) return false;
     const b1 = buf[1];
     if (b1 >= 192 && b1 <= 223) return this.t.addon.sendRtcp(peer, buf);
-    if (this.rtx) {
-      this.rtx.store(buf);
-      this.sentSsrc = buf.readUInt32BE(8);
-    }
     return this.t.addon.sendRtp(peer, buf);
-  }
-
-  retransmit(seqs: number[]): void {
-    const peer = this.t.peer;
-    if (!this.rtx || peer === 0) return;
-    for (const seq of seqs) {
-      const pkt = this.rtx.get(seq);
-      if (pkt) this.t.addon.sendRtp(peer, pkt);
-    }
   }
 
   deliver(rtp: Buffer, ssrc: number): void {
