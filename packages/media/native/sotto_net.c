@@ -1115,6 +1115,18 @@ static napi_value js_peer_bind(napi_env env, napi_callback_info info) {
   return js_bool(env, 1);
 }
 
+/* peerUnbind(peer): the address no longer consents (RFC 7675): nothing more is sent to it, nothing
+ * from it is accepted, until ICE binds an address again. */
+static napi_value js_peer_unbind(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  peer *p = peer_arg(env, argv[0]);
+  if (!p || !p->bound) return js_bool(env, 0);
+  unhash(p);
+  return js_bool(env, 1);
+}
+
 static napi_value js_peer_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1266,6 +1278,7 @@ NAPI_MODULE_INIT() {
       {"peerNew", 0, js_peer_new, 0, 0, 0, napi_default, 0},
       {"peerBind", 0, js_peer_bind, 0, 0, 0, napi_default, 0},
       {"peerClose", 0, js_peer_close, 0, 0, 0, napi_default, 0},
+      {"peerUnbind", 0, js_peer_unbind, 0, 0, 0, napi_default, 0},
       {"sendStun", 0, js_send_stun, 0, 0, 0, napi_default, 0},
       {"sendData", 0, js_send_data, 0, 0, 0, napi_default, 0},
       {"sendRtp", 0, js_send_rtp, 0, 0, 0, napi_default, 0},

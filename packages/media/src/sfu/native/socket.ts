@@ -62,6 +62,8 @@ export interface Addon {
   peerNew(socket: number, dtlsClient: boolean): number;
   peerBind(peer: number, host: string, port: number): boolean;
   peerClose(peer: number): void;
+  /** Forgets the peer's address (consent lost): no sends to it until ICE binds one again. */
+  peerUnbind(peer: number): boolean;
   sendStun(socket: number, host: string, port: number, bytes: Uint8Array): boolean;
   sendData(peer: number, bytes: Uint8Array): boolean;
   sendRtp(peer: number, rtp: Uint8Array): boolean;
@@ -91,6 +93,8 @@ export interface IceEndpoint {
   iceCheck(address: string, port: number, useCandidate: boolean): void;
   /** A verified success answer to one of our checks, from the address the check went to. */
   iceSuccess?(address: string, port: number, answer: BindingSuccess): void;
+  /** The socket's periodic consent sweep (RFC 7675), every few seconds. */
+  consentSweep?(now: number): void;
   /** Everything else the addon reports for this transport's peer. */
   nativeEvent(kind: NativeEvent, data: Buffer | undefined, num: number, text: string | undefined): void;
 }
@@ -100,6 +104,13 @@ interface Transaction {
   address: string;
   port: number;
   sentAt: number;
+}
+
+const CONSENT_SWEEP_MS = 5000;
+
+export interface SocketOptions {
+  /** How often each peer's consent is looked at (default 5 s; tests use less). */
+  consentSweepMs?: number;
 }
 
 export interface DtlsPem {
@@ -118,22 +129,30 @@ export class MediaSocket {
   /** Our checks waiting for an answer, by transaction id (hex), oldest first. */
   private readonly transactions = new Map<string, Transaction>();
   private closed = false;
+  /** One timer for the whole socket: each peer's consent is looked at every few seconds. */
+  private readonly sweep: ReturnType<typeof setInterval>;
 
   private constructor(
     readonly host: string,
     port: number,
     pem: DtlsPem,
+    opts: SocketOptions,
   ) {
     this.addon = nativeAddon();
     this.id = this.addon.open(host, port, pem.certPem, pem.keyPem, (kind, peer, data, num, text) =>
       this.onEvent(kind, peer, data, num, text),
     );
     this.port = this.addon.localPort(this.id);
+    this.sweep = setInterval(() => {
+      const now = performance.now();
+      for (const endpoint of this.byPeer.values()) endpoint.consentSweep?.(now);
+    }, opts.consentSweepMs ?? CONSENT_SWEEP_MS);
+    this.sweep.unref?.();
   }
 
   /** Binds `host:port` (0: any free port); throws EADDRINUSE-coded errors for a taken port. */
-  static open(host: string, port: number, pem: DtlsPem): MediaSocket {
-    return new MediaSocket(host, port, pem);
+  static open(host: string, port: number, pem: DtlsPem, opts: SocketOptions = {}): MediaSocket {
+    return new MediaSocket(host, port, pem, opts);
   }
 
   static pemFromFiles(files: { certificatePemFile: string; keyPemFile: string }): DtlsPem {
@@ -185,6 +204,7 @@ export class MediaSocket {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sweep);
     this.addon.close(this.id);
     this.byPeer.clear();
     this.byUfrag.clear();

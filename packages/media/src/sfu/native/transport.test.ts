@@ -203,6 +203,45 @@ describe('native transport with a libdatachannel peer', { timeout: 30_000 }, () 
     }
   });
 
+  it('stops sending when the peer stops consenting (RFC 7675), and resumes with its next check', async () => {
+    // a socket of its own that sweeps often, and a 1.5 s consent timeout: libjuice checks every ~5.5 s
+    const own = MediaSocket.open('127.0.0.1', 0, MediaSocket.pemFromFiles(identity), { consentSweepMs: 200 });
+    const client = new Client(0x4242);
+    const t = new NativePeerTransport(
+      't-consent',
+      { ...cfg(), udpPort: own.port, native: { socket: own, fingerprint: cfg().native.fingerprint } },
+      { consentTimeoutMs: 1500 },
+    );
+    const states: string[] = [];
+    t.onState = (s) => states.push(s);
+    let track: MediaTrack | undefined;
+    t.onTrack = (_mid, tr) => {
+      track = tr;
+    };
+    try {
+      client.pc.setRemoteDescription(
+        t.answer(await client.offer(), () => ({ role: 'receive' })),
+        'answer',
+      );
+      await until(() => t.state === 'connected' && track !== undefined, 'connected');
+      await until(() => t.state === 'disconnected', 'consent to expire', 8000);
+      assert.equal(
+        track?.sendMessageBinary(rtp(1, 0x99, Buffer.from('x'))),
+        false,
+        'nothing sent without consent',
+      );
+      await until(() => t.state === 'connected', 'the next check to bind again', 8000);
+      const before = client.rtpIn.length;
+      assert.equal(track?.sendMessageBinary(rtp(2, 0x99, Buffer.from('back'))), true);
+      await until(() => client.rtpIn.length > before, 'media after consent came back');
+      assert.deepEqual(states.slice(0, 4), ['connecting', 'connected', 'disconnected', 'connected']);
+    } finally {
+      t.close();
+      client.close();
+      own.close();
+    }
+  });
+
   it('ignores garbage and forged STUN on the socket, and keeps serving', async () => {
     // a socket of its own: the earlier tests' closed peers may still send a last datagram
     socket.close();

@@ -61,7 +61,10 @@ export interface NativeTransportOptions {
   checkTimeoutMs?: number;
   /** Client mode: consent checks about this far apart (default 5 s)... */
   consentIntervalMs?: number;
-  /** ...and 'failed' when none was answered for this long (default 30 s, RFC 7675). */
+  /**
+   * ...and consent is lost after this long without (default 30 s, RFC 7675): a client goes
+   * 'failed'; the node's side stops sending to the peer's address until it checks again.
+   */
   consentTimeoutMs?: number;
 }
 
@@ -117,6 +120,8 @@ export class NativePeerTransport implements Transport, IceEndpoint {
   private readonly rtcpSsrc = randomBytes(4).readUInt32BE(0);
   private reportTimer: ReturnType<typeof setInterval> | undefined;
   lastCheckAt = 0;
+  /** When the bound address last sent a valid check (the node's side of RFC 7675). */
+  private consentAt = 0;
   // client mode only
   readonly controlling: boolean;
   remotePwd: string | undefined;
@@ -296,14 +301,35 @@ export class NativePeerTransport implements Transport, IceEndpoint {
     }
     if (this.currentState === 'new') this.setState('connecting');
     const key = `${address}|${port}`;
-    if (key === this.boundTo) return;
+    if (key === this.boundTo) {
+      this.consentAt = this.lastCheckAt;
+      return;
+    }
     if (!this.peer) {
       this.pendingAddress = { address, port };
       return;
     }
     // the first working address until the controlling side nominates one
     if (this.boundTo && !useCandidate) return;
-    if (this.socket.addon.peerBind(this.peer, address, port)) this.boundTo = key;
+    if (!this.socket.addon.peerBind(this.peer, address, port)) return;
+    this.boundTo = key;
+    this.consentAt = this.lastCheckAt;
+    if (this.currentState === 'disconnected' && this.connected) this.setState('connected');
+  }
+
+  /**
+   * The node's side of consent freshness (RFC 7675): when the bound address has sent no valid
+   * check for the consent timeout (30 s; browsers and libjuice check every ~5 s), nothing more
+   * goes to it — a peer that left, or an address that changed hands, stops receiving media. A
+   * later check binds again.
+   */
+  consentSweep(now: number): void {
+    if (this.controlling || !this.boundTo || !this.peer || this.closed) return;
+    if (now - this.consentAt <= this.consentTimeoutMs) return;
+    this.socket.addon.peerUnbind(this.peer);
+    this.boundTo = '';
+    log.debug('consent expired: media to the peer stopped', { pc: this.name });
+    if (this.currentState === 'connected') this.setState('disconnected');
   }
 
   /** Client mode: an answer to one of our checks. The first one picks the address (and starts DTLS). */
