@@ -55,3 +55,26 @@ test('SpeakingDetector.feedWindow: half-second bursts show as bursts at any tick
     }
   }
 });
+
+test('SpeakingDetector.feedWindow: a window from a stalled audio clock stops counting as speech', () => {
+  const blockMs = (2048 / 48000) * 1000;
+  const loud = Array.from({ length: 8 }, () => -20);
+  const fresh = new SpeakingDetector();
+  const stale = new SpeakingDetector();
+  const seenFresh: boolean[] = [];
+  const seenStale: boolean[] = [];
+  // the analyser hands back the same loud samples every tick for 3 s: with the audio clock stuck
+  // at t = 1000, their end stays at 1000
+  for (let t = 1000; t <= 4000; t += 250) {
+    seenFresh.push(fresh.feedWindow(loud, blockMs, t).speaking);
+    seenStale.push(stale.feedWindow(loud, blockMs, t, false, 1000).speaking);
+  }
+  assert.ok(seenFresh.every(Boolean), 'control: taken as fresh, the stale burst is speech forever');
+  assert.equal(seenStale[0], true, 'speaking while the audio is fresh');
+  // from the next tick on, the burst's last block (timed at its start) is more than the 250 ms
+  // hangover in the past
+  assert.ok(
+    seenStale.slice(1).every((s) => !s),
+    `then not: ${seenStale.map(Number).join('')}`,
+  );
+});

@@ -35,12 +35,14 @@ export class SpeakingDetector {
     blockMs: number,
     now: number,
     muted = false,
+    /** When the window's audio ended (default `now`): earlier when the audio clock has stalled. */
+    endAt = now,
   ): { level: number; speaking: boolean } {
     let level = 0;
     blocks.forEach((dbfs, i) => {
       // timed at its start: a sound in it may have ended anywhere inside, so the hangover never
       // runs long by up to a block
-      level = Math.max(level, this.feed(dbfs, now - (blocks.length - i) * blockMs, muted).level);
+      level = Math.max(level, this.feed(dbfs, endAt - (blocks.length - i) * blockMs, muted).level);
     });
     return { level, speaking: !muted && this.#hangover(now) };
   }
@@ -64,6 +66,8 @@ export class MicLevelMeter {
   readonly #analyser: AnalyserNode;
   readonly #buf: Float32Array<ArrayBuffer>;
   readonly track: MediaStreamTrack;
+  #lastAudioTime = -1;
+  #freshAt = 0;
 
   constructor(track: MediaStreamTrack) {
     this.track = track;
@@ -76,14 +80,24 @@ export class MicLevelMeter {
     void this.#ctx.resume().catch(() => undefined);
   }
 
-  /** The RMS (dBFS) of each ~43 ms block of the last ~341 ms, oldest first, and the block length. */
-  readWindow(): { blocks: number[]; blockMs: number } {
+  /**
+   * The RMS (dBFS) of each ~43 ms block of the last ~341 ms, oldest first, the block length, and
+   * when that audio ended (`endAt`, on the caller's clock). An analyser whose audio clock has not
+   * moved since the last read (a starved or suspended audio thread) hands back the same samples:
+   * their end is then when the clock last moved, so a stale burst cannot keep someone "speaking".
+   */
+  readWindow(now = Date.now()): { blocks: number[]; blockMs: number; endAt: number } {
     this.#analyser.getFloatTimeDomainData(this.#buf);
     const blocks: number[] = [];
     for (let at = 0; at < this.#buf.length; at += BLOCK_SAMPLES) {
       blocks.push(rmsDbfs(this.#buf.subarray(at, at + BLOCK_SAMPLES)));
     }
-    return { blocks, blockMs: (BLOCK_SAMPLES / this.#ctx.sampleRate) * 1000 };
+    const audioTime = this.#ctx.currentTime;
+    if (audioTime !== this.#lastAudioTime) {
+      this.#lastAudioTime = audioTime;
+      this.#freshAt = now;
+    }
+    return { blocks, blockMs: (BLOCK_SAMPLES / this.#ctx.sampleRate) * 1000, endAt: this.#freshAt };
   }
 
   close(): void {

@@ -473,8 +473,8 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     }
     if (pub && track) {
       this.#meter ??= new MicLevelMeter(track);
-      const { blocks, blockMs } = this.#meter.readWindow();
-      const reading = this.#detector.feedWindow(blocks, blockMs, now, pub.isMuted);
+      const { blocks, blockMs, endAt } = this.#meter.readWindow(now);
+      const reading = this.#detector.feedWindow(blocks, blockMs, now, pub.isMuted, endAt);
       void e2ee.sendLevel(reading);
       this.#levels.set(this.handle, { speaking: reading.speaking, at: now });
     }
