@@ -818,6 +818,14 @@ static void on_check(uv_check_t *h) {
     }                                                                \
   } while (0)
 
+/* Declares `argv` with this call's first n arguments (missing ones read as undefined). */
+#define ARGS(n)                                                    \
+  napi_value argv[n];                                              \
+  do {                                                             \
+    size_t argc_ = (n);                                            \
+    CHECK(napi_get_cb_info(env, info, &argc_, argv, NULL, NULL));  \
+  } while (0)
+
 static napi_value throw_code(napi_env env, const char *code, const char *msg) {
   napi_throw_error(env, code, msg);
   return NULL;
@@ -884,9 +892,7 @@ static SSL_CTX *make_ctx(const char *cert_pem, size_t cert_len, const char *key_
 
 /* open(host, port, certPem, keyPem, onEvent) → socket id */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(5);
   char host[64], cert[16384], key[8192];
   size_t hl, cl, kl;
   int32_t port;
@@ -1017,9 +1023,7 @@ static void on_handle_closed(uv_handle_t *h) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(1);
   sock *s = sock_arg(env, argv[0]);
   if (!s) return js_undefined(env);
   flush(s);
@@ -1040,9 +1044,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 
 /* peerNew(socket, isDtlsClient) → peer id */
 static napi_value js_peer_new(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(2);
   sock *s = sock_arg(env, argv[0]);
   bool client;
   if (!s) return throw_code(env, "ERR_SOTTO_CLOSED", "the media socket is closed");
@@ -1083,9 +1085,7 @@ static napi_value js_peer_new(napi_env env, napi_callback_info info) {
 
 /* peerBind(peer, host, port): ICE chose this address; a DTLS client starts its handshake. */
 static napi_value js_peer_bind(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(3);
   peer *p = peer_arg(env, argv[0]);
   char host[64];
   size_t hl;
@@ -1118,9 +1118,7 @@ static napi_value js_peer_bind(napi_env env, napi_callback_info info) {
 /* peerUnbind(peer): the address no longer consents (RFC 7675): nothing more is sent to it, nothing
  * from it is accepted, until ICE binds an address again. */
 static napi_value js_peer_unbind(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(1);
   peer *p = peer_arg(env, argv[0]);
   if (!p || !p->bound) return js_bool(env, 0);
   unhash(p);
@@ -1128,9 +1126,7 @@ static napi_value js_peer_unbind(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_peer_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(1);
   peer *p = peer_arg(env, argv[0]);
   if (!p) return js_undefined(env);
   if (p->dtls == DTLS_CONNECTED) {
@@ -1155,9 +1151,7 @@ static int buffer_arg(napi_env env, napi_value v, uint8_t **data, size_t *len) {
 
 /* sendStun(socket, host, port, bytes) */
 static napi_value js_send_stun(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(4);
   sock *s = sock_arg(env, argv[0]);
   char host[64];
   size_t hl, len;
@@ -1176,10 +1170,9 @@ static napi_value js_send_stun(napi_env env, napi_callback_info info) {
 
 /* sendData(peer, bytes): DTLS application data (SCTP). */
 static napi_value js_send_data(napi_env env, napi_callback_info info) {
-  size_t argc = 2, len;
-  napi_value argv[2];
+  size_t len;
   uint8_t *d;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(2);
   peer *p = peer_arg(env, argv[0]);
   if (buffer_arg(env, argv[1], &d, &len)) return throw_code(env, "ERR_SOTTO_NATIVE", "bytes expected");
   if (!p || p->dtls != DTLS_CONNECTED || !p->bound) return js_bool(env, 0);
@@ -1190,10 +1183,9 @@ static napi_value js_send_data(napi_env env, napi_callback_info info) {
 
 /* sendRtp(peer, rtp) / sendRtcp(peer, rtcp): protected into the batch, sent after this turn. */
 static napi_value send_media(napi_env env, napi_callback_info info, int rtcp) {
-  size_t argc = 2, len;
-  napi_value argv[2];
+  size_t len;
   uint8_t *d;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(2);
   peer *p = peer_arg(env, argv[0]);
   if (buffer_arg(env, argv[1], &d, &len)) return throw_code(env, "ERR_SOTTO_NATIVE", "bytes expected");
   if (!p || !p->srtp_ready || !p->bound || len < 8 || len > SLOT_BYTES - 32) return js_bool(env, 0);
@@ -1216,9 +1208,8 @@ static void set_num(napi_env env, napi_value o, const char *k, double v) {
 }
 
 static napi_value js_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], o;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_value o;
+  ARGS(1);
   sock *s = sock_arg(env, argv[0]);
   if (!s) return js_undefined(env);
   napi_create_object(env, &o);
@@ -1234,9 +1225,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 
 /* localPort(socket): the bound port (for port 0). */
 static napi_value js_local_port(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_value out;
+  ARGS(1);
   sock *s = sock_arg(env, argv[0]);
   if (!s) return js_undefined(env);
   struct sockaddr_storage a;
@@ -1250,11 +1240,11 @@ static napi_value js_local_port(napi_env env, napi_callback_info info) {
 
 /* kdf(masterKey16, masterSalt14, label, length): the SRTP key derivation, for known-answer tests. */
 static napi_value js_kdf(napi_env env, napi_callback_info info) {
-  size_t argc = 4, kl, sl;
-  napi_value argv[4], out;
+  size_t kl, sl;
+  napi_value out;
   uint8_t *k, *s, *o;
   int32_t label, len;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(4);
   if (buffer_arg(env, argv[0], &k, &kl) || buffer_arg(env, argv[1], &s, &sl) || kl != 16 || sl != 14)
     return throw_code(env, "ERR_SOTTO_NATIVE", "a 16-byte key and a 14-byte salt expected");
   CHECK(napi_get_value_int32(env, argv[2], &label));

@@ -36,6 +36,7 @@ import {
   hasNack,
   isRejected,
   msidTrack,
+  OPUS_PT,
   opusPayloadType,
   parseSdp,
   type SectionPlan,
@@ -52,7 +53,6 @@ import { newId, newSsrc } from '../util/ids.ts';
 import { logger } from '../util/log.ts';
 
 const log = logger('participant');
-const OPUS_PT = 111;
 /** Dual-PC: the first subscriber offer goes out at the latest this long after the join (see start). */
 const SUBSCRIBER_OFFER_FALLBACK_MS = 1_000;
 

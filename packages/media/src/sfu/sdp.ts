@@ -4,6 +4,8 @@
  * implements (Opus, the RFC 6464 audio-level extension from publishers, NACK where offered).
  */
 export const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
+/** The payload type the node offers Opus under (answers keep the offerer's). */
+export const OPUS_PT = 111;
 
 export interface MediaSection {
   kind: string; // audio | video | application

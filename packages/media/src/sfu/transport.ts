@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import type { DataChannel, PeerConnection, Track } from 'node-datachannel';
 import ndc from 'node-datachannel';
+import { closeQuietly } from '../util/errors.ts';
 import { logger } from '../util/log.ts';
 import type { MediaSocket } from './native/socket.ts';
 import { NativePeerTransport } from './native/transport.ts';
@@ -227,9 +228,9 @@ export class PeerTransport implements Transport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const dc of this.channels.values()) safe(() => dc.close());
-    for (const t of this.tracks.values()) safe(() => t.close());
-    safe(() => this.pc.close());
+    for (const dc of this.channels.values()) closeQuietly(() => dc.close());
+    for (const t of this.tracks.values()) closeQuietly(() => t.close());
+    closeQuietly(() => this.pc.close());
     this.tracks.clear();
     this.channels.clear();
   }
@@ -328,12 +329,4 @@ function remote(apply: () => void): void {
 
 function isLoopback(addr: string): boolean {
   return addr.startsWith('127.') || addr === '::1';
-}
-
-function safe(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // closing twice or after the native side went away is harmless
-  }
 }

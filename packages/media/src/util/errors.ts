@@ -9,3 +9,12 @@ export class MediaError extends Error {
     this.name = 'MediaError';
   }
 }
+
+/** Runs a close/teardown step whose failure is harmless (closing twice, or after the native side went away). */
+export function closeQuietly(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // already closed
+  }
+}

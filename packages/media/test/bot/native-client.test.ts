@@ -11,29 +11,10 @@ import { bindingSuccess, parseBindingRequest, verifyIntegrity } from '../../src/
 import { NativePeerTransport, sdpFingerprint } from '../../src/sfu/native/transport.ts';
 import type { SectionPlan } from '../../src/sfu/sdp.ts';
 import type { DataChannelLike } from '../../src/sfu/transport.ts';
-import { sleep } from './wait.ts';
+import { rtpPacket } from './rtp.ts';
+import { sleep, until } from './wait.ts';
 
 setLogLevel('warn');
-
-const OPUS = 111;
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-function rtp(seq: number, ssrc: number, text: string): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = 0x80;
-  h[1] = OPUS;
-  h.writeUInt16BE(seq, 2);
-  h.writeUInt32BE(seq * 960, 4);
-  h.writeUInt32BE(ssrc, 8);
-  return Buffer.concat([h, Buffer.from(text)]);
-}
 
 /** An RTCP sender report for `ssrc` (RFC 3550 §6.4.1), no report blocks. */
 function senderReport(ssrc: number): Buffer {
@@ -126,8 +107,8 @@ describe('the native transport as a client', { timeout: 30_000 }, () => {
       // node → client: each SSRC in the section the answer gave it
       await until(() => server.tracks.get('a')?.isOpen() === true, 'the node track open');
       for (let i = 0; i < 10; i++) {
-        server.tracks.get('a')?.sendMessageBinary(rtp(i, 0xaaaa, `a${i}`));
-        server.tracks.get('b')?.sendMessageBinary(rtp(i, 0xbbbb, `b${i}`));
+        server.tracks.get('a')?.sendMessageBinary(rtpPacket(i, 0xaaaa, `a${i}`));
+        server.tracks.get('b')?.sendMessageBinary(rtpPacket(i, 0xbbbb, `b${i}`));
       }
       await until(() => inA.length === 10 && inB.length === 10, '10 packets in each section');
       assert.ok(inA.every((p, i) => p.subarray(12).toString() === `a${i}`));
@@ -163,8 +144,8 @@ describe('the native transport as a client', { timeout: 30_000 }, () => {
         ),
       );
       inA.length = 0;
-      server.tracks.get('a')?.sendMessageBinary(rtp(100, 0xaaaa, 'stale'));
-      server.tracks.get('a')?.sendMessageBinary(rtp(101, 0xcccc, 'fresh'));
+      server.tracks.get('a')?.sendMessageBinary(rtpPacket(100, 0xaaaa, 'stale'));
+      server.tracks.get('a')?.sendMessageBinary(rtpPacket(101, 0xcccc, 'fresh'));
       await until(() => inA.length > 0, 'the new source');
       await sleep(50);
       assert.deepEqual(

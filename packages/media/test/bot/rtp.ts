@@ -31,6 +31,19 @@ export function parseRtp(buf: Buffer): RtpHeader {
   };
 }
 
+/** One Opus RTP packet with a chosen sequence number (timestamp 960 per number), for tests. */
+export function rtpPacket(seq: number, ssrc: number, payload: Uint8Array | string): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const buf = Buffer.alloc(HEADER + body.length);
+  buf[0] = 0x80;
+  buf[1] = OPUS_PT;
+  buf.writeUInt16BE(seq & 0xffff, 2);
+  buf.writeUInt32BE((seq * SAMPLES_PER_FRAME) >>> 0, 4);
+  buf.writeUInt32BE(ssrc >>> 0, 8);
+  buf.set(body, HEADER);
+  return buf;
+}
+
 /** Wraps Opus frames in RTP: increasing sequence numbers, timestamp +960 per frame. */
 export class RtpPacketizer {
   private seq = randomInt(0x10000);

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { describe, it } from 'node:test';
-import { nativeAddon } from './socket.ts';
+import { createDtlsIdentity } from '../dtls.ts';
+import { MediaSocket, nativeAddon } from './socket.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
 
@@ -30,23 +31,40 @@ describe('SRTP key derivation (RFC 3711 B.3)', () => {
 });
 
 describe('media socket', () => {
-  it('reports a taken UDP port as EADDRINUSE and a bad address as ERR_SOTTO_ADDRESS', async () => {
+  it('reports a taken UDP port as EADDRINUSE, a bad certificate as ERR_SOTTO_DTLS and a bad address as ERR_SOTTO_ADDRESS', async () => {
     const taken = createSocket('udp4');
     await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
     const port = taken.address().port;
     const addon = nativeAddon();
+    const identity = createDtlsIdentity();
+    assert.ok(identity, 'openssl is needed for the DTLS certificate');
+    const pem = MediaSocket.pemFromFiles(identity);
     try {
+      assert.throws(
+        () => addon.open('127.0.0.1', port, pem.certPem, pem.keyPem, () => {}),
+        (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE',
+      );
       assert.throws(
         () => addon.open('127.0.0.1', port, 'x', 'y', () => {}),
         (e: NodeJS.ErrnoException) => e.code === 'ERR_SOTTO_DTLS',
-        'the certificate is checked first',
+        'the certificate is checked before the port',
       );
       assert.throws(
-        () => addon.open('not-an-ip', 1, 'x', 'y', () => {}),
+        () => addon.open('not-an-ip', 1, pem.certPem, pem.keyPem, () => {}),
         (e: NodeJS.ErrnoException) => e.code === 'ERR_SOTTO_ADDRESS',
       );
-    } finally {
+      // and the port is usable once free
       taken.close();
+      const socket = MediaSocket.open('127.0.0.1', port, pem);
+      assert.equal(socket.port, port);
+      socket.close();
+    } finally {
+      try {
+        taken.close();
+      } catch {
+        // closed above
+      }
+      identity.dispose();
     }
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ntpMiddle, ReceiveStats, readRtcp, receiverReport } from './rtcp.ts';
+import { ReceiveStats, readRtcp, receiverReport } from './rtcp.ts';
 
 describe('receiver reports', () => {
   it('count loss, the extended highest sequence across a wrap, and echo the last sender report', () => {
@@ -76,9 +76,5 @@ describe('reading RTCP', () => {
     readRtcp(bad, { senderReport: () => calls++ });
     readRtcp(Buffer.from([0x00, 0x01]), { senderReport: () => calls++ });
     assert.equal(calls, 0);
-  });
-
-  it('ntpMiddle keeps 16 bits of seconds and 16 of fraction', () => {
-    assert.equal(ntpMiddle(500) & 0xffff, 0x8000);
   });
 });

@@ -4,7 +4,6 @@
  * (NACKs are answered by the DownTrack, from its source's history: forwarder.ts).
  */
 
-const NTP_EPOCH_OFFSET_S = 2_208_988_800;
 const OPUS_CLOCK_PER_MS = 48;
 
 /** Reception statistics of one incoming source, as a receiver report block needs them. */
@@ -120,11 +119,4 @@ export function readRtcp(buf: Buffer, visit: RtcpVisitor): void {
     }
     at += len;
   }
-}
-
-/** Wall clock in ms as the middle 32 bits of an NTP timestamp (for tests and reports). */
-export function ntpMiddle(wallMs: number): number {
-  const seconds = Math.floor(wallMs / 1000);
-  const frac = Math.floor(((wallMs - seconds * 1000) / 1000) * 2 ** 32) >>> 0;
-  return ((((seconds + NTP_EPOCH_OFFSET_S) & 0xffff) << 16) | (frac >>> 16)) >>> 0;
 }

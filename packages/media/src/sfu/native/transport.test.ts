@@ -7,35 +7,13 @@ import { createSocket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import type { DataChannel, PeerConnection, Track } from 'node-datachannel';
 import ndc from 'node-datachannel';
+import { OPUS_PT, rtpPacket } from '../../../test/bot/rtp.ts';
+import { until } from '../../../test/bot/wait.ts';
 import { createDtlsIdentity, type DtlsIdentity } from '../dtls.ts';
 import type { SectionPlan } from '../sdp.ts';
 import type { DataChannelLike, MediaTrack } from '../transport.ts';
 import { MediaSocket } from './socket.ts';
 import { NativePeerTransport, sdpFingerprint } from './transport.ts';
-
-const OPUS = 111;
-
-function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (cond()) resolve();
-      else if (performance.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
-
-function rtp(seq: number, ssrc: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = 0x80;
-  h[1] = OPUS;
-  h.writeUInt16BE(seq, 2);
-  h.writeUInt32BE(seq * 960, 4);
-  h.writeUInt32BE(ssrc, 8);
-  return Buffer.concat([h, payload]);
-}
 
 /** A libdatachannel peer that offers: one send-recv audio section and one data channel. */
 class Client {
@@ -62,7 +40,7 @@ class Client {
       });
     });
     const audio = new ndc.Audio('0', 'SendRecv');
-    audio.addOpusCodec(OPUS);
+    audio.addOpusCodec(OPUS_PT);
     audio.addSSRC(ssrc, 'client', 'stream', 'track');
     this.track = this.pc.addTrack(audio);
     this.track.onMessage((m) => {
@@ -133,15 +111,14 @@ describe('native transport with a libdatachannel peer', { timeout: 30_000 }, () 
       const up: Buffer[] = [];
       received?.onMessage((m) => up.push(m));
       t.receiveWithRtcp(received as MediaTrack);
-      for (let i = 0; i < 20; i++)
-        client.track.sendMessageBinary(rtp(i, client.ssrc, Buffer.from(`up ${i}`)));
+      for (let i = 0; i < 20; i++) client.track.sendMessageBinary(rtpPacket(i, client.ssrc, `up ${i}`));
       await until(() => up.length === 20, '20 packets at the node');
       assert.equal(up[7].subarray(12).toString(), 'up 7');
       assert.equal(up[7].readUInt32BE(8), client.ssrc);
 
       // node → client on the same section
       const ours = 0x0badcafe;
-      for (let i = 0; i < 20; i++) received?.sendMessageBinary(rtp(1000 + i, ours, Buffer.from(`down ${i}`)));
+      for (let i = 0; i < 20; i++) received?.sendMessageBinary(rtpPacket(1000 + i, ours, `down ${i}`));
       await until(() => client.rtpIn.length >= 20, '20 packets at the client');
       assert.equal(client.rtpIn[3].subarray(12).toString(), 'down 3');
 
@@ -225,14 +202,10 @@ describe('native transport with a libdatachannel peer', { timeout: 30_000 }, () 
       );
       await until(() => t.state === 'connected' && track !== undefined, 'connected');
       await until(() => t.state === 'disconnected', 'consent to expire', 8000);
-      assert.equal(
-        track?.sendMessageBinary(rtp(1, 0x99, Buffer.from('x'))),
-        false,
-        'nothing sent without consent',
-      );
+      assert.equal(track?.sendMessageBinary(rtpPacket(1, 0x99, 'x')), false, 'nothing sent without consent');
       await until(() => t.state === 'connected', 'the next check to bind again', 8000);
       const before = client.rtpIn.length;
-      assert.equal(track?.sendMessageBinary(rtp(2, 0x99, Buffer.from('back'))), true);
+      assert.equal(track?.sendMessageBinary(rtpPacket(2, 0x99, 'back')), true);
       await until(() => client.rtpIn.length > before, 'media after consent came back');
       assert.deepEqual(states.slice(0, 4), ['connecting', 'connected', 'disconnected', 'connected']);
     } finally {

@@ -10,11 +10,15 @@
 import { createHash, randomBytes, randomInt, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { closeQuietly } from '../../util/errors.ts';
+import { newSsrc } from '../../util/ids.ts';
 import { logger } from '../../util/log.ts';
+import { isRtcp } from '../rtp.ts';
 import {
   iceCredentials,
   isRejected,
   type MediaSection,
+  OPUS_PT,
   opusPayloadType,
   parseSdp,
   rewriteLocal,
@@ -33,14 +37,13 @@ import type {
 } from '../transport.ts';
 import { ReceiveStats, readRtcp, receiverReport } from './rtcp.ts';
 import { SctpEndpoint } from './sctp.ts';
-import { type IceEndpoint, type MediaSocket, NativeEvent } from './socket.ts';
+import { type Addon, type IceEndpoint, type MediaSocket, NativeEvent } from './socket.ts';
 import { type BindingSuccess, bindingRequest } from './stun.ts';
 
 const log = logger('native-transport');
 const RECEIVER_REPORT_MS = 1000;
 const ICE_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/';
 const MAX_MESSAGE_SIZE = 256 * 1024;
-const OPUS_PT = 111;
 // client mode: connectivity checks, then consent freshness (RFC 7675)
 const CHECK_INTERVAL_MS = 50;
 const CHECK_TIMEOUT_MS = 10_000;
@@ -117,7 +120,7 @@ export class NativePeerTransport implements Transport, IceEndpoint {
   private sctp: SctpEndpoint | undefined;
   private dataNegotiated = false;
   private readonly deferred: DeferredChannel[] = [];
-  private readonly rtcpSsrc = randomBytes(4).readUInt32BE(0);
+  private readonly rtcpSsrc = newSsrc();
   private reportTimer: ReturnType<typeof setInterval> | undefined;
   lastCheckAt = 0;
   /** When the bound address last sent a valid check (the node's side of RFC 7675). */
@@ -279,8 +282,8 @@ export class NativePeerTransport implements Transport, IceEndpoint {
     this.closed = true;
     clearInterval(this.reportTimer);
     clearTimeout(this.iceTimer);
-    safe(() => this.sctp?.close());
-    for (const dc of this.channels.values()) safe(() => dc.close());
+    closeQuietly(() => this.sctp?.close());
+    for (const dc of this.channels.values()) closeQuietly(() => dc.close());
     for (const t of this.tracks.values()) t.close();
     this.socket.release(this.localUfrag, this.peer);
     this.peer = 0;
@@ -684,10 +687,14 @@ export class NativeTrack implements MediaTrack {
   private isNegotiated = false;
   private closed = false;
 
+  private readonly addon: Addon;
+
   constructor(
     private readonly t: NativePeerTransport,
     private readonly sectionMid: string,
-  ) {}
+  ) {
+    this.addon = t.addon;
+  }
 
   mid(): string {
     return this.sectionMid;
@@ -709,9 +716,7 @@ export class NativeTrack implements MediaTrack {
   sendMessageBinary(buf: Buffer): boolean {
     const peer = this.t.peer;
     if (peer === 0 || this.closed) return false;
-    const b1 = buf[1];
-    if (b1 >= 192 && b1 <= 223) return this.t.addon.sendRtcp(peer, buf);
-    return this.t.addon.sendRtp(peer, buf);
+    return isRtcp(buf) ? this.addon.sendRtcp(peer, buf) : this.addon.sendRtp(peer, buf);
   }
 
   deliver(rtp: Buffer, ssrc: number): void {
@@ -846,12 +851,4 @@ function iceString(length: number): string {
   let out = '';
   for (const b of bytes) out += ICE_CHARS[b & 63];
   return out;
-}
-
-function safe(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // closing twice is harmless
-  }
 }
